@@ -1,0 +1,18 @@
+//! `headshot-models`: the generators of headshot, in candle and `image`.
+//!
+//! # Layout
+//! - [`style`]: the style catalog (data shared with the core).
+//! - [`decode`]: safe decoding of uploads and metadata-free encoding.
+//! - [`generator`]: the synchronous `Generator` port the job engine drives.
+//!
+//! This crate knows nothing of chat platforms, jobs or storage.
+
+pub mod decode;
+pub mod generator;
+pub mod style;
+
+pub use decode::{DecodeError, DecodeLimits, Decoded};
+pub use generator::{
+    Framing, GenerateError, Generated, Generator, IntakeError, IntakeReport, Output, Progress, Request,
+};
+pub use style::{Catalog, Crop, Mode, Style};

@@ -1,0 +1,622 @@
+//! The sled store: the one place that knows the trees and their keys.
+//!
+//! Trees (every key but `meta`'s starts with `platform:user:`, so users are isolated and
+//! `/forget` is a prefix scan):
+//! - `users`:   `p:u:`             -> [`UserRecord`] (JSON)
+//! - `selfies`: `p:u:<selfie-id>`  -> metadata-free image bytes
+//! - `jobs`:    `p:u:<job-id>`     -> [`Job`] (JSON)
+//! - `results`: `p:u:<job-id>:NN`  -> output header (JSON) + image bytes
+//! - `outbox`:  `p:u:<job-id>:<kind>` -> [`OutboxEntry`] (JSON)
+//! - `meta`:    `schema_version`   -> u32 (big endian)
+//!
+//! Every write takes the shared side of a gate; a backup takes the exclusive side, so the copy is
+//! consistent across trees while the service runs.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use sled::transaction::{TransactionError, Transactional};
+
+use headshot_models::Output;
+
+use crate::chat::UserKey;
+use crate::job::{Job, OutboxEntry, UserRecord, job_key};
+
+/// The schema this build writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const TREES: [&str; 5] = ["users", "selfies", "jobs", "results", "outbox"];
+const BACKUP_MAGIC: &[u8] = b"HEADSHOT-BACKUP\n";
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed (disk full, I/O error, or the directory is in use by another process).
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A record does not decode.
+    #[error("store: a record is corrupt: {0}")]
+    Corrupt(String),
+    /// The data was written by a newer headshot.
+    #[error(
+        "store: the data has schema version {found}, newer than this build supports ({supported}); \
+         run the newer headshot or restore a backup"
+    )]
+    SchemaTooNew {
+        /// On disk.
+        found: u32,
+        /// Supported.
+        supported: u32,
+    },
+    /// Reading or writing a backup file failed.
+    #[error("backup file: {0}")]
+    Io(#[from] std::io::Error),
+    /// The backup file is not one of ours.
+    #[error("backup file: not a headshot backup or damaged")]
+    BadBackup,
+}
+
+/// A handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    users: sled::Tree,
+    selfies: sled::Tree,
+    jobs: sled::Tree,
+    results: sled::Tree,
+    outbox: sled::Tree,
+    meta: sled::Tree,
+    gate: Arc<RwLock<()>>,
+}
+
+/// Counts for `headshot data stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStats {
+    /// Users known.
+    pub users: usize,
+    /// Selfies kept.
+    pub selfies: usize,
+    /// Job records.
+    pub jobs: usize,
+    /// Result images kept.
+    pub results: usize,
+    /// Deliveries waiting.
+    pub outbox: usize,
+    /// Bytes on disk.
+    pub disk_bytes: u64,
+}
+
+type TxResult<T> = Result<T, TransactionError<StoreError>>;
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, migrating older schemas forward.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new().path(dir).flush_every_ms(Some(200)).open()?;
+        Store::from_db(db)
+    }
+
+    /// A store in a temporary directory removed on drop (tests and benches).
+    pub fn temporary() -> Result<Store, StoreError> {
+        Store::from_db(sled::Config::new().temporary(true).open()?)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Store, StoreError> {
+        let store = Store {
+            users: db.open_tree("users")?,
+            selfies: db.open_tree("selfies")?,
+            jobs: db.open_tree("jobs")?,
+            results: db.open_tree("results")?,
+            outbox: db.open_tree("outbox")?,
+            meta: db.open_tree("meta")?,
+            db,
+            gate: Arc::new(RwLock::new(())),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The stored schema version.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        Ok(self
+            .meta
+            .get("schema_version")?
+            .map(|v| u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4])))
+            .unwrap_or(0))
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut version = self.schema_version()?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        while version < SCHEMA_VERSION {
+            // Version 0 is an empty or pre-release store: nothing to rewrite. Each later version
+            // adds one arm here that rewrites records from `version` to `version + 1`.
+            version += 1;
+            self.meta.insert("schema_version", &version.to_be_bytes())?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Makes everything written so far durable.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn exclusive(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.gate.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The user's record.
+    pub fn user(&self, user: &UserKey) -> Result<Option<UserRecord>, StoreError> {
+        self.users.get(user.prefix())?.map(|v| decode(&v)).transpose()
+    }
+
+    /// Writes the user's record.
+    pub fn put_user(&self, user: &UserKey, record: &UserRecord) -> Result<(), StoreError> {
+        let _g = self.read();
+        self.users.insert(user.prefix(), encode(record))?;
+        Ok(())
+    }
+
+    /// A stored selfie.
+    pub fn selfie(&self, user: &UserKey, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .selfies
+            .get(format!("{}{id}", user.prefix()))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Stores a new job and its selfies in one transaction (flush separately before acknowledging).
+    pub fn create_job(&self, job: &Job, selfies: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        let _g = self.read();
+        let record = encode(job);
+        let prefix = job.user.prefix();
+        let done: TxResult<()> = (&self.jobs, &self.selfies).transaction(|(jobs, sel)| {
+            for (id, bytes) in selfies {
+                sel.insert(format!("{prefix}{id}").as_bytes(), bytes.as_slice())?;
+            }
+            jobs.insert(job.key().as_bytes(), record.as_slice())?;
+            Ok(())
+        });
+        flatten(done)
+    }
+
+    /// A job.
+    pub fn job(&self, user: &UserKey, id: &str) -> Result<Option<Job>, StoreError> {
+        self.jobs.get(job_key(user, id))?.map(|v| decode(&v)).transpose()
+    }
+
+    /// Writes a job record.
+    pub fn put_job(&self, job: &Job) -> Result<(), StoreError> {
+        let _g = self.read();
+        self.jobs.insert(job.key(), encode(job))?;
+        Ok(())
+    }
+
+    /// Changes a job atomically: `change` edits it and says whether to keep the edit. Returns the
+    /// job as stored afterwards (`None` if it does not exist).
+    pub fn update_job(
+        &self,
+        user: &UserKey,
+        id: &str,
+        mut change: impl FnMut(&mut Job) -> bool,
+    ) -> Result<Option<Job>, StoreError> {
+        let _g = self.read();
+        let key = job_key(user, id);
+        let mut result = None;
+        let mut failure = None;
+        self.jobs.update_and_fetch(key, |old| {
+            let old = old?;
+            match decode::<Job>(old) {
+                Ok(mut job) => {
+                    if change(&mut job) {
+                        let bytes = encode(&job);
+                        result = Some(job);
+                        Some(bytes)
+                    } else {
+                        result = Some(job);
+                        Some(old.to_vec())
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    Some(old.to_vec())
+                }
+            }
+        })?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(result),
+        }
+    }
+
+    /// Bans or unbans a user. Bans are the operator's records: `/forget` keeps them.
+    pub fn set_banned(&self, user: &UserKey, banned: bool) -> Result<(), StoreError> {
+        let key = format!("ban:{user}");
+        if banned {
+            self.meta.insert(key, &[1u8])?;
+        } else {
+            self.meta.remove(key)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the user is banned.
+    pub fn is_banned(&self, user: &UserKey) -> Result<bool, StoreError> {
+        Ok(self.meta.contains_key(format!("ban:{user}"))?)
+    }
+
+    /// Every job of a user, oldest first.
+    pub fn jobs_of(&self, user: &UserKey) -> Result<Vec<Job>, StoreError> {
+        self.jobs
+            .scan_prefix(user.prefix())
+            .map(|kv| decode(&kv?.1))
+            .collect()
+    }
+
+    /// Every job, in key order.
+    pub fn all_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        self.jobs.iter().map(|kv| decode(&kv?.1)).collect()
+    }
+
+    /// Marks a job generated, stores its outputs and its outbox entry, in one transaction.
+    pub fn store_generated(
+        &self,
+        job: &Job,
+        outputs: &[Output],
+        entry: &OutboxEntry,
+    ) -> Result<(), StoreError> {
+        let _g = self.read();
+        let record = encode(job);
+        let encoded: Vec<(String, Vec<u8>)> = outputs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (format!("{}:{i:02}", job.key()), encode_output(o)))
+            .collect();
+        let entry_bytes = encode(entry);
+        let done: TxResult<()> = (&self.jobs, &self.results, &self.outbox).transaction(|(jobs, res, out)| {
+            for (k, v) in &encoded {
+                res.insert(k.as_bytes(), v.as_slice())?;
+            }
+            jobs.insert(job.key().as_bytes(), record.as_slice())?;
+            out.insert(outbox_key(entry).as_bytes(), entry_bytes.as_slice())?;
+            Ok(())
+        });
+        flatten(done)
+    }
+
+    /// Writes a job and an outbox entry in one transaction (failures, extra deliveries).
+    pub fn put_job_with_entry(&self, job: &Job, entry: &OutboxEntry) -> Result<(), StoreError> {
+        let _g = self.read();
+        let record = encode(job);
+        let entry_bytes = encode(entry);
+        let done: TxResult<()> = (&self.jobs, &self.outbox).transaction(|(jobs, out)| {
+            jobs.insert(job.key().as_bytes(), record.as_slice())?;
+            out.insert(outbox_key(entry).as_bytes(), entry_bytes.as_slice())?;
+            Ok(())
+        });
+        flatten(done)
+    }
+
+    /// A job's stored outputs, in order.
+    pub fn results(&self, user: &UserKey, job: &str) -> Result<Vec<Output>, StoreError> {
+        self.results
+            .scan_prefix(format!("{}:", job_key(user, job)))
+            .map(|kv| decode_output(&kv?.1))
+            .collect()
+    }
+
+    /// Every outbox entry.
+    pub fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox.iter().map(|kv| decode(&kv?.1)).collect()
+    }
+
+    /// Updates an outbox entry (progress or retry time), unless it was removed meanwhile.
+    pub fn update_entry(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
+        let _g = self.read();
+        let key = outbox_key(entry);
+        let new = encode(entry);
+        let _ = self
+            .outbox
+            .fetch_and_update(key, |old| old.map(|_| new.clone()))?;
+        Ok(())
+    }
+
+    /// Removes a delivered (or abandoned) entry and writes the job's final record, atomically.
+    pub fn finish_entry(&self, entry: &OutboxEntry, job: Option<&Job>) -> Result<(), StoreError> {
+        let _g = self.read();
+        let key = outbox_key(entry);
+        let record = job.map(encode);
+        let done: TxResult<()> = (&self.jobs, &self.outbox).transaction(|(jobs, out)| {
+            out.remove(key.as_bytes())?;
+            if let (Some(job), Some(record)) = (job, &record)
+                && jobs.get(job.key().as_bytes())?.is_some()
+            {
+                jobs.insert(job.key().as_bytes(), record.as_slice())?;
+            }
+            Ok(())
+        });
+        flatten(done)
+    }
+
+    /// Deletes every key of the user from every tree, atomically. Returns how many were removed.
+    pub fn forget(&self, user: &UserKey) -> Result<usize, StoreError> {
+        let _g = self.exclusive();
+        let prefix = user.prefix();
+        let trees = self.user_trees();
+        let mut keys: Vec<Vec<sled::IVec>> = Vec::new();
+        for tree in &trees {
+            keys.push(tree.scan_prefix(&prefix).keys().collect::<Result<_, _>>()?);
+        }
+        let removed = keys.iter().map(Vec::len).sum();
+        let done: TxResult<()> = (
+            &self.users,
+            &self.selfies,
+            &self.jobs,
+            &self.results,
+            &self.outbox,
+        )
+            .transaction(|(a, b, c, d, e)| {
+                for (tree, ks) in [a, b, c, d, e].into_iter().zip(&keys) {
+                    for k in ks {
+                        tree.remove(k)?;
+                    }
+                }
+                Ok(())
+            });
+        flatten(done)?;
+        self.db.flush()?;
+        Ok(removed)
+    }
+
+    /// Number of keys of the user in all trees (0 after [`Store::forget`]).
+    pub fn count_user_keys(&self, user: &UserKey) -> usize {
+        self.user_trees()
+            .iter()
+            .map(|t| t.scan_prefix(user.prefix()).count())
+            .sum::<usize>()
+            + self
+                .meta
+                .iter()
+                .keys()
+                .filter_map(Result::ok)
+                .filter(|k| k.starts_with(user.prefix().as_bytes()))
+                .count()
+    }
+
+    /// Deletes a selfie (retention).
+    pub fn remove_selfie_key(&self, key: &[u8]) -> Result<(), StoreError> {
+        let _g = self.read();
+        self.selfies.remove(key)?;
+        Ok(())
+    }
+
+    /// Ids of every selfie key (`p:u:<ulid>`), for the retention sweep.
+    pub fn selfie_keys(&self) -> Result<Vec<sled::IVec>, StoreError> {
+        Ok(self.selfies.iter().keys().collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes a job's stored results.
+    pub fn remove_results(&self, user: &UserKey, job: &str) -> Result<usize, StoreError> {
+        let _g = self.read();
+        let keys: Vec<_> = self
+            .results
+            .scan_prefix(format!("{}:", job_key(user, job)))
+            .keys()
+            .collect::<Result<_, _>>()?;
+        for k in &keys {
+            self.results.remove(k)?;
+        }
+        Ok(keys.len())
+    }
+
+    /// Deletes a job record.
+    pub fn remove_job(&self, user: &UserKey, job: &str) -> Result<(), StoreError> {
+        let _g = self.read();
+        self.jobs.remove(job_key(user, job))?;
+        Ok(())
+    }
+
+    /// Counts per tree and disk size.
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        Ok(StoreStats {
+            users: self.users.len(),
+            selfies: self.selfies.len(),
+            jobs: self.jobs.len(),
+            results: self.results.len(),
+            outbox: self.outbox.len(),
+            disk_bytes: self.db.size_on_disk()?,
+        })
+    }
+
+    /// Writes a consistent copy of every tree to `path`.
+    pub fn backup(&self, path: &Path) -> Result<u64, StoreError> {
+        let _g = self.exclusive();
+        let mut out = BufWriter::new(File::create(path)?);
+        out.write_all(BACKUP_MAGIC)?;
+        out.write_all(&SCHEMA_VERSION.to_be_bytes())?;
+        let mut count = 0u64;
+        for (name, tree) in TREES
+            .iter()
+            .zip(self.user_trees())
+            .chain([(&"meta", self.meta.clone())])
+        {
+            write_chunk(&mut out, name.as_bytes())?;
+            out.write_all(&(tree.len() as u64).to_be_bytes())?;
+            for kv in tree.iter() {
+                let (k, v) = kv?;
+                write_chunk(&mut out, &k)?;
+                write_chunk(&mut out, &v)?;
+                count += 1;
+            }
+        }
+        out.flush()?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        Ok(count)
+    }
+
+    /// Replaces the content of this store with a backup. Returns the number of records.
+    pub fn restore(&self, path: &Path) -> Result<u64, StoreError> {
+        let mut input = BufReader::new(File::open(path)?);
+        let mut magic = [0u8; BACKUP_MAGIC.len()];
+        input.read_exact(&mut magic).map_err(|_| StoreError::BadBackup)?;
+        if magic != BACKUP_MAGIC {
+            return Err(StoreError::BadBackup);
+        }
+        let version = read_u32(&mut input)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let _g = self.exclusive();
+        let mut batches = Vec::new();
+        let mut count = 0;
+        for _ in 0..TREES.len() + 1 {
+            let name = String::from_utf8(read_chunk(&mut input)?).map_err(|_| StoreError::BadBackup)?;
+            let n = read_u64(&mut input)?;
+            let mut batch = Vec::new();
+            for _ in 0..n {
+                batch.push((read_chunk(&mut input)?, read_chunk(&mut input)?));
+            }
+            count += n;
+            batches.push((name, batch));
+        }
+        for tree in self.user_trees().iter().chain([&self.meta]) {
+            tree.clear()?;
+        }
+        for (name, batch) in batches {
+            let tree = self.db.open_tree(&name)?;
+            for (k, v) in batch {
+                tree.insert(k, v)?;
+            }
+        }
+        self.db.flush()?;
+        drop(_g);
+        self.migrate()?;
+        Ok(count)
+    }
+
+    fn user_trees(&self) -> [sled::Tree; 5] {
+        [
+            self.users.clone(),
+            self.selfies.clone(),
+            self.jobs.clone(),
+            self.results.clone(),
+            self.outbox.clone(),
+        ]
+    }
+}
+
+/// The key of an outbox entry.
+pub fn outbox_key(entry: &OutboxEntry) -> String {
+    let kind = match &entry.what {
+        crate::job::Delivery::Results => "results".to_string(),
+        crate::job::Delivery::Squares => format!("squares-{}", entry.created_ms),
+        crate::job::Delivery::Notice(_) => format!("notice-{}", entry.created_ms),
+    };
+    format!("{}:{kind}", job_key(&entry.user, &entry.job))
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records serialise")
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OutputHeader {
+    file_name: String,
+    mime: String,
+    framing: headshot_models::Framing,
+    variant: u32,
+    width: u32,
+    height: u32,
+}
+
+fn encode_output(o: &Output) -> Vec<u8> {
+    let header = encode(&OutputHeader {
+        file_name: o.file_name.clone(),
+        mime: o.mime.clone(),
+        framing: o.framing,
+        variant: o.variant,
+        width: o.width,
+        height: o.height,
+    });
+    let mut out = Vec::with_capacity(4 + header.len() + o.bytes.len());
+    out.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&o.bytes);
+    out
+}
+
+fn decode_output(bytes: &[u8]) -> Result<Output, StoreError> {
+    let corrupt = || StoreError::Corrupt("result record".into());
+    let len = u32::from_be_bytes(
+        bytes
+            .get(..4)
+            .ok_or_else(corrupt)?
+            .try_into()
+            .map_err(|_| corrupt())?,
+    ) as usize;
+    let header: OutputHeader = decode(bytes.get(4..4 + len).ok_or_else(corrupt)?)?;
+    Ok(Output {
+        file_name: header.file_name,
+        mime: header.mime,
+        bytes: bytes[4 + len..].to_vec(),
+        framing: header.framing,
+        variant: header.variant,
+        width: header.width,
+        height: header.height,
+    })
+}
+
+fn flatten(result: TxResult<()>) -> Result<(), StoreError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(TransactionError::Abort(e)) => Err(e),
+        Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
+    }
+}
+
+fn write_chunk(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    out.write_all(&(bytes.len() as u64).to_be_bytes())?;
+    out.write_all(bytes)
+}
+
+fn read_u32(input: &mut impl Read) -> Result<u32, StoreError> {
+    let mut b = [0u8; 4];
+    input.read_exact(&mut b).map_err(|_| StoreError::BadBackup)?;
+    Ok(u32::from_be_bytes(b))
+}
+
+fn read_u64(input: &mut impl Read) -> Result<u64, StoreError> {
+    let mut b = [0u8; 8];
+    input.read_exact(&mut b).map_err(|_| StoreError::BadBackup)?;
+    Ok(u64::from_be_bytes(b))
+}
+
+fn read_chunk(input: &mut impl Read) -> Result<Vec<u8>, StoreError> {
+    let len = read_u64(input)?;
+    if len > 1 << 32 {
+        return Err(StoreError::BadBackup);
+    }
+    let mut buf = vec![0u8; len as usize];
+    input.read_exact(&mut buf).map_err(|_| StoreError::BadBackup)?;
+    Ok(buf)
+}
