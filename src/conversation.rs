@@ -384,16 +384,16 @@ impl Inner {
         Ok(count)
     }
 
-    /// Jobs started in the last 24 hours, and jobs waiting now.
+    /// Jobs started in the last 24 hours, and those of them waiting now (a range scan over
+    /// time-ordered ids, so a long history costs nothing).
     fn usage(&self, user: &UserKey) -> Result<(usize, usize), StoreError> {
         let day_ago = self.clock.now_ms().saturating_sub(24 * 3600 * 1000);
-        let jobs = self.store.jobs_of(user)?;
-        let used = jobs.iter().filter(|j| j.created_ms >= day_ago).count();
+        let jobs = self.store.jobs_since(user, day_ago)?;
         let waiting = jobs
             .iter()
             .filter(|j| matches!(j.state, JobState::Pending | JobState::Queued))
             .count();
-        Ok((used, waiting))
+        Ok((jobs.len(), waiting))
     }
 
     async fn button(self: &Arc<Self>, user: &UserKey, chat: &ChatRef, data: &str) -> Result<(), StoreError> {
@@ -628,10 +628,11 @@ impl Inner {
 
     /// A durable queued job: acknowledge with the status message, then schedule it.
     async fn enqueue(&self, job: Job, note: Option<String>) -> Result<(), StoreError> {
-        let position = {
-            let s = self.sched.lock().unwrap_or_else(|e| e.into_inner());
-            s.queued() + 1
-        };
+        let position = self
+            .sched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .position_if_pushed(&job.user);
         let mut status = text::queued(position, self.eta_for_position(position));
         if let Some(note) = note {
             status = format!("{note}\n{status}");

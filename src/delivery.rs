@@ -4,7 +4,7 @@
 //!
 //! Duplicate window: a part the platform accepted is recorded in the entry right after the send
 //! returns. If the process dies between the platform accepting a part and that record reaching
-//! disk (at most sled's flush interval, 200 ms), the part is sent again after restart. Nothing
+//! disk (at most `service::FLUSH_EVERY`, 200 ms), the part is sent again after restart. Nothing
 //! else is ever sent twice, and nothing acknowledged is lost.
 
 use std::collections::HashSet;

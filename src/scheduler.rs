@@ -102,7 +102,21 @@ impl Scheduler {
     /// rotation goes on as now.
     pub fn position(&self, user: &UserKey, job: &str) -> Option<usize> {
         let index = self.queues.get(user)?.iter().position(|j| j == job)?;
-        let my_turn = self.ring.iter().position(|u| u == user)?;
+        let turn = self.ring.iter().position(|u| u == user)?;
+        Some(self.position_at(user, index, turn))
+    }
+
+    /// The position a job of `user` would get if it were pushed now.
+    pub fn position_if_pushed(&self, user: &UserKey) -> usize {
+        let turn = self
+            .ring
+            .iter()
+            .position(|u| u == user)
+            .unwrap_or(self.ring.len());
+        self.position_at(user, self.queued_for(user), turn)
+    }
+
+    fn position_at(&self, user: &UserKey, index: usize, my_turn: usize) -> usize {
         let ahead: usize = self
             .ring
             .iter()
@@ -113,7 +127,7 @@ impl Scheduler {
                 self.queues.get(u).map_or(0, |q| q.len().min(rounds))
             })
             .sum();
-        Some(ahead + index + 1)
+        ahead + index + 1
     }
 }
 
@@ -164,6 +178,8 @@ mod tests {
         assert_eq!(s.position(&user("a"), "a0"), Some(1));
         assert_eq!(s.position(&user("b"), "b0"), Some(2));
         assert_eq!(s.position(&user("a"), "a1"), Some(3));
+        assert_eq!(s.position_if_pushed(&user("c")), 3);
+        assert_eq!(s.position_if_pushed(&user("b")), 4);
         assert!(s.remove(&user("a"), "a0"));
         assert_eq!(s.position(&user("a"), "a1"), Some(1));
         assert_eq!(s.queued(), 2);

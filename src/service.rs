@@ -144,6 +144,7 @@ impl Service {
         tasks.spawn(self.inner.clone().dispatch(stop.clone(), jobs.clone()));
         tasks.spawn(self.inner.clone().delivery_loop(stop.clone()));
         tasks.spawn(self.inner.clone().retention_loop(stop.clone()));
+        tasks.spawn(self.inner.clone().flush_loop(stop.clone()));
         shutdown.await;
         tracing::info!("shutting down: intake stopped");
         self.inner.accepting.store(false, Ordering::SeqCst);
@@ -175,7 +176,23 @@ impl Service {
     }
 }
 
+/// How often writes that were not flushed on the spot (progress, delivery bookkeeping) are made
+/// durable; this bounds the duplicate window of a crash.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
+
 impl Inner {
+    async fn flush_loop(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(FLUSH_EVERY) => {}
+                _ = stop.cancelled() => return,
+            }
+            if let Err(e) = self.store.flush().await {
+                tracing::error!(error = %e, "periodic flush failed");
+            }
+        }
+    }
+
     pub fn frontend(&self, platform: Platform) -> Option<Arc<dyn FrontEnd>> {
         self.frontends
             .read()

@@ -9,12 +9,18 @@
 //! - `outbox`:  `p:u:<job-id>:<kind>` -> [`OutboxEntry`] (JSON)
 //! - `meta`:    `schema_version`   -> u32 (big endian)
 //!
-//! Every write takes the shared side of a gate; a backup takes the exclusive side, so the copy is
-//! consistent across trees while the service runs.
+//! Every write takes the shared side of a gate; flushes, backups and `/forget` take the
+//! exclusive side. That makes a backup consistent across trees while the service runs, and it
+//! keeps sled 0.34's flush from running beside a transaction: the two can deadlock inside sled
+//! (a flush holds its concurrency-control read lock while waiting for the log, a transaction
+//! queues for the write lock, and the log writer then queues behind it). For the same reason
+//! sled's own background flusher is off and [`Store::flush`] is the only flusher, with group
+//! commit: one fsync covers every write that finished before it started.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use sled::transaction::{TransactionError, Transactional};
@@ -69,6 +75,11 @@ pub struct Store {
     outbox: sled::Tree,
     meta: sled::Tree,
     gate: Arc<RwLock<()>>,
+    flushing: Arc<tokio::sync::Mutex<()>>,
+    /// Writes finished so far (a counter, for group commit).
+    written: Arc<AtomicU64>,
+    /// Writes known durable.
+    durable: Arc<AtomicU64>,
 }
 
 /// Counts for `headshot data stats`.
@@ -93,13 +104,13 @@ type TxResult<T> = Result<T, TransactionError<StoreError>>;
 impl Store {
     /// Opens (or creates) the store in `dir`, migrating older schemas forward.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(dir).flush_every_ms(Some(200)).open()?;
+        let db = sled::Config::new().path(dir).flush_every_ms(None).open()?;
         Store::from_db(db)
     }
 
     /// A store in a temporary directory removed on drop (tests and benches).
     pub fn temporary() -> Result<Store, StoreError> {
-        Store::from_db(sled::Config::new().temporary(true).open()?)
+        Store::from_db(sled::Config::new().temporary(true).flush_every_ms(None).open()?)
     }
 
     fn from_db(db: sled::Db) -> Result<Store, StoreError> {
@@ -112,6 +123,9 @@ impl Store {
             meta: db.open_tree("meta")?,
             db,
             gate: Arc::new(RwLock::new(())),
+            flushing: Arc::new(tokio::sync::Mutex::new(())),
+            written: Arc::new(AtomicU64::new(0)),
+            durable: Arc::new(AtomicU64::new(0)),
         };
         store.migrate()?;
         Ok(store)
@@ -144,14 +158,33 @@ impl Store {
         Ok(())
     }
 
-    /// Makes everything written so far durable.
+    /// Makes everything written so far durable. Concurrent callers share one fsync.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let mine = self.written.load(Ordering::SeqCst);
+        let _turn = self.flushing.lock().await;
+        if self.durable.load(Ordering::SeqCst) >= mine {
+            return Ok(());
+        }
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.flush_blocking())
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("flush task: {e}")))?
+    }
+
+    /// [`Store::flush`] for synchronous callers.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        let _g = self.exclusive();
+        let covered = self.written.load(Ordering::SeqCst);
+        self.db.flush()?;
+        self.durable.fetch_max(covered, Ordering::SeqCst);
         Ok(())
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, ()> {
-        self.gate.read().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> WriteGuard<'_> {
+        WriteGuard {
+            _gate: self.gate.read().unwrap_or_else(|e| e.into_inner()),
+            written: &self.written,
+        }
     }
 
     fn exclusive(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
@@ -244,6 +277,7 @@ impl Store {
 
     /// Bans or unbans a user. Bans are the operator's records: `/forget` keeps them.
     pub fn set_banned(&self, user: &UserKey, banned: bool) -> Result<(), StoreError> {
+        let _g = self.read();
         let key = format!("ban:{user}");
         if banned {
             self.meta.insert(key, &[1u8])?;
@@ -264,6 +298,14 @@ impl Store {
             .scan_prefix(user.prefix())
             .map(|kv| decode(&kv?.1))
             .collect()
+    }
+
+    /// A user's jobs created at or after `since_ms`, oldest first. Job ids are ULIDs, so this is
+    /// a range scan: a long history costs nothing.
+    pub fn jobs_since(&self, user: &UserKey, since_ms: u64) -> Result<Vec<Job>, StoreError> {
+        let start = format!("{}{}", user.prefix(), ulid::Ulid::from_parts(since_ms, 0));
+        let end = format!("{}~", user.prefix());
+        self.jobs.range(start..end).map(|kv| decode(&kv?.1)).collect()
     }
 
     /// Every job, in key order.
@@ -521,6 +563,18 @@ impl Store {
     }
 }
 
+/// Held by every write: the shared side of the gate; counts the write when dropped.
+struct WriteGuard<'a> {
+    _gate: std::sync::RwLockReadGuard<'a, ()>,
+    written: &'a AtomicU64,
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.written.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// The key of an outbox entry.
 pub fn outbox_key(entry: &OutboxEntry) -> String {
     let kind = match &entry.what {
@@ -547,6 +601,8 @@ struct OutputHeader {
     variant: u32,
     width: u32,
     height: u32,
+    #[serde(default)]
+    checks: Vec<headshot_models::Check>,
 }
 
 fn encode_output(o: &Output) -> Vec<u8> {
@@ -557,6 +613,7 @@ fn encode_output(o: &Output) -> Vec<u8> {
         variant: o.variant,
         width: o.width,
         height: o.height,
+        checks: o.checks.clone(),
     });
     let mut out = Vec::with_capacity(4 + header.len() + o.bytes.len());
     out.extend_from_slice(&(header.len() as u32).to_be_bytes());
@@ -583,6 +640,7 @@ fn decode_output(bytes: &[u8]) -> Result<Output, StoreError> {
         variant: header.variant,
         width: header.width,
         height: header.height,
+        checks: header.checks,
     })
 }
 

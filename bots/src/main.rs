@@ -1,1 +1,36 @@
-fn main(){}
+//! `headshot`: the binary. Parses the command line, loads the configuration, sets up logging
+//! and runs one command.
+
+mod cli;
+mod data;
+mod inspect;
+mod setup;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("headshot: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    let config = setup::load_config(cli.config.as_deref())?;
+    setup::init_logging(config.log_format, cli.verbose);
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        cli::Command::Styles { json } => setup::print_styles(&config, json),
+        cli::Command::Config {
+            command: cli::ConfigCommand::Check,
+        } => setup::config_check(&config),
+        cli::Command::Data { command } => runtime.block_on(data::run(&config, command)),
+        cli::Command::Inspect { image, overlay } => inspect::run(&config, &image, overlay.as_deref()),
+    }
+}

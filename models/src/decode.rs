@@ -212,31 +212,52 @@ mod tests {
         assert_eq!(decoded.image.dimensions(), (40, 30));
         let jpeg = encode_jpeg(&decoded.image, 92);
         assert!(!jpeg.windows(4).any(|w| w == b"Exif"));
-        assert_eq!(decode(&jpeg, &DecodeLimits::default()).unwrap().image.dimensions(), (40, 30));
+        assert_eq!(
+            decode(&jpeg, &DecodeLimits::default())
+                .unwrap()
+                .image
+                .dimensions(),
+            (40, 30)
+        );
     }
 
     #[test]
     fn refuses_bad_uploads_with_specific_errors() {
         let limits = DecodeLimits::default();
         assert_eq!(decode(&[], &limits).unwrap_err(), DecodeError::Empty);
-        assert_eq!(decode(b"hello, not an image", &limits).unwrap_err(), DecodeError::NotAnImage);
+        assert_eq!(
+            decode(b"hello, not an image", &limits).unwrap_err(),
+            DecodeError::NotAnImage
+        );
         let mut heic = vec![0, 0, 0, 24];
         heic.extend_from_slice(b"ftypheic0000");
         assert_eq!(decode(&heic, &limits).unwrap_err(), DecodeError::Heic);
         let good = png(64, 64);
-        assert!(matches!(decode(&good[..good.len() / 2], &limits), Err(DecodeError::Corrupt(_))));
-        let small = DecodeLimits { max_bytes: 10, ..limits };
+        assert!(matches!(
+            decode(&good[..good.len() / 2], &limits),
+            Err(DecodeError::Corrupt(_))
+        ));
+        let small = DecodeLimits {
+            max_bytes: 10,
+            ..limits
+        };
         assert!(matches!(decode(&good, &small), Err(DecodeError::TooLarge { .. })));
     }
 
     #[test]
     fn a_bomb_is_refused_from_its_header() {
         // A 20000x20000 PNG compresses to a few hundred KB; the limit trips before decoding.
-        let limits = DecodeLimits { max_side: 10_000, ..Default::default() };
+        let limits = DecodeLimits {
+            max_side: 10_000,
+            ..Default::default()
+        };
         let bomb = encode_png(&RgbImage::new(10_001, 8));
         assert_eq!(
             decode(&bomb, &limits).unwrap_err(),
-            DecodeError::TooManyPixels { width: 10_001, height: 8 }
+            DecodeError::TooManyPixels {
+                width: 10_001,
+                height: 8
+            }
         );
     }
 }

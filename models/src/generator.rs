@@ -99,6 +99,19 @@ pub enum Framing {
     Square,
 }
 
+/// One measured item of the headshot checklist.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    /// Short name (`single_face`, `eye_line`, `background_brightness`, ...).
+    pub name: String,
+    /// The measured value.
+    pub value: f32,
+    /// The rule it is held to, in words (`36%..42%`, `>= 170`).
+    pub threshold: String,
+    /// Whether the value meets the rule.
+    pub pass: bool,
+}
+
 /// One produced image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Output {
@@ -116,6 +129,9 @@ pub struct Output {
     pub width: u32,
     /// Pixel height.
     pub height: u32,
+    /// The headshot checklist measured on this image.
+    #[serde(default)]
+    pub checks: Vec<Check>,
 }
 
 /// What a generation produced.
@@ -182,9 +198,19 @@ pub fn output_name(stem: &str, style: &str, framing: Framing, variant: u32, ext:
     };
     let stem: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    let stem = if stem.is_empty() { "selfie".to_string() } else { stem };
+    let stem = if stem.is_empty() {
+        "selfie".to_string()
+    } else {
+        stem
+    };
     if variant <= 1 {
         format!("{stem}-{style}-{crop}.{ext}")
     } else {
@@ -198,9 +224,21 @@ mod tests {
 
     #[test]
     fn output_names_follow_the_pattern() {
-        assert_eq!(output_name("me", "corporate", Framing::Master, 1, "jpg"), "me-corporate-4x5.jpg");
-        assert_eq!(output_name("me", "tech", Framing::Square, 3, "png"), "me-tech-1x1-v3.png");
-        assert_eq!(output_name("a b/../c", "tech", Framing::Square, 1, "png"), "a_b____c-tech-1x1.png");
-        assert_eq!(output_name("", "tech", Framing::Square, 1, "png"), "selfie-tech-1x1.png");
+        assert_eq!(
+            output_name("me", "corporate", Framing::Master, 1, "jpg"),
+            "me-corporate-4x5.jpg"
+        );
+        assert_eq!(
+            output_name("me", "tech", Framing::Square, 3, "png"),
+            "me-tech-1x1-v3.png"
+        );
+        assert_eq!(
+            output_name("a b/../c", "tech", Framing::Square, 1, "png"),
+            "a_b____c-tech-1x1.png"
+        );
+        assert_eq!(
+            output_name("", "tech", Framing::Square, 1, "png"),
+            "selfie-tech-1x1.png"
+        );
     }
 }

@@ -13,6 +13,8 @@ pub mod style;
 
 pub use decode::{DecodeError, DecodeLimits, Decoded};
 pub use generator::{
-    Framing, GenerateError, Generated, Generator, IntakeError, IntakeReport, Output, Progress, Request,
+    Check, Framing, GenerateError, Generated, Generator, IntakeError, IntakeReport, Output, Progress, Request,
 };
 pub use style::{Catalog, Crop, Mode, Style};
+
+pub mod vision;

@@ -280,11 +280,17 @@ mod tests {
     fn bad_catalogs_are_refused_with_the_reason() {
         let base = BUILTIN_CATALOG;
         let doubled = format!("{base}\n{}", &base[base.find("[[style]]").unwrap()..]);
-        assert!(matches!(Catalog::from_toml(&doubled), Err(CatalogError::Duplicate(_))));
+        assert!(matches!(
+            Catalog::from_toml(&doubled),
+            Err(CatalogError::Duplicate(_))
+        ));
         let bad_colour = base.replacen("#e9ebee", "#zzzzzz", 1);
         let err = Catalog::from_toml(&bad_colour).unwrap_err().to_string();
         assert!(err.contains("corporate") && err.contains("#zzzzzz"), "{err}");
-        assert!(matches!(Catalog::from_toml("style = []"), Err(CatalogError::Empty)));
+        assert!(matches!(
+            Catalog::from_toml("style = []"),
+            Err(CatalogError::Empty)
+        ));
     }
 
     #[test]

@@ -99,6 +99,7 @@ impl Generator for FakeGenerator {
                     variant: v,
                     width: w,
                     height: h,
+                    checks: Vec::new(),
                 });
             }
         }
