@@ -22,6 +22,10 @@ pub struct Cli {
 /// Commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the service: the job engine and every front end that has what it needs.
+    Serve,
+    /// Make headshots from selfie files with the studio pipeline, without any chat.
+    Generate(GenerateArgs),
     /// List the style catalog.
     Styles {
         /// JSON on stdout.
@@ -48,6 +52,55 @@ pub enum Command {
         #[arg(long)]
         overlay: Option<PathBuf>,
     },
+}
+
+/// `headshot generate ...`.
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// Selfie files (JPEG, PNG, WebP).
+    #[arg(required = true)]
+    pub selfies: Vec<PathBuf>,
+    /// Style name (see `headshot styles`).
+    #[arg(long)]
+    pub style: Option<String>,
+    /// headshot or portrait (picks the mode's first style when --style is not given).
+    #[arg(long)]
+    pub mode: Option<headshot::models::Mode>,
+    /// 4:5, 1:1 or both (default: the style's).
+    #[arg(long)]
+    pub crop: Option<headshot::models::Crop>,
+    /// Variants per selfie (1-4).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4))]
+    pub variants: u32,
+    /// Output directory.
+    #[arg(long, default_value = "headshots")]
+    pub out: PathBuf,
+    /// jpeg or png.
+    #[arg(long, default_value = "jpeg", value_parser = ["jpeg", "png"])]
+    pub format: String,
+    /// Print a JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write one PNG with every style on the given selfies.
+    #[arg(long)]
+    pub contact_sheet: Option<PathBuf>,
+}
+
+impl GenerateArgs {
+    /// The command's options.
+    pub fn into_options(self) -> crate::generate::Options {
+        crate::generate::Options {
+            selfies: self.selfies,
+            style: self.style,
+            mode: self.mode,
+            crop: self.crop,
+            variants: self.variants,
+            out: self.out,
+            png: self.format == "png",
+            json: self.json,
+            contact_sheet: self.contact_sheet,
+        }
+    }
 }
 
 /// `headshot config ...`.

@@ -3,7 +3,9 @@
 
 mod cli;
 mod data;
+mod generate;
 mod inspect;
+mod serve;
 mod setup;
 
 use std::process::ExitCode;
@@ -32,5 +34,10 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         } => setup::config_check(&config),
         cli::Command::Data { command } => runtime.block_on(data::run(&config, command)),
         cli::Command::Inspect { image, overlay } => inspect::run(&config, &image, overlay.as_deref()),
+        cli::Command::Serve => runtime.block_on(serve::run(config)),
+        cli::Command::Generate(args) => {
+            let catalog = setup::load_catalog(&config)?;
+            generate::run(&config, &catalog, args.into_options())
+        }
     }
 }

@@ -17,4 +17,6 @@ pub use generator::{
 };
 pub use style::{Catalog, Crop, Mode, Style};
 
+pub mod studio;
 pub mod vision;
+pub use studio::Studio;

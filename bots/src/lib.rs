@@ -1,0 +1,7 @@
+//! `headshot-bots`: the front ends of headshot (adapters from chat platforms to the core's
+//! neutral [`headshot::FrontEnd`] port) and the `headshot` binary built on them.
+//!
+//! # Layout
+//! - `main.rs` and its modules: the command line (`serve`, `generate`, `styles`, `config`,
+//!   `data`, `inspect`).
+//! - `telegram` (when present): the Telegram adapter on teloxide.

@@ -1,0 +1,108 @@
+//! `headshot serve`: the engine, the control socket and every front end that can start.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use headshot::models::studio::Studio;
+use headshot::{Config, Service, Store, SystemClock};
+use tokio_util::sync::CancellationToken;
+
+/// Runs until Ctrl-C (or SIGTERM), then shuts down gracefully.
+pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
+    let startable = startable_front_ends(&config);
+    if startable.is_empty() {
+        eprintln!(
+            "headshot: no front end can start. Set TELEGRAM_BOT_TOKEN to run the Telegram bot \
+             (HEADSHOT_TELEGRAM_API_URL points it at your own Bot API server). The Discord and \
+             web front ends are not part of this build yet."
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let catalog = crate::setup::load_catalog(&config)?;
+    let studio = Studio::load(Some(&crate::setup::weights_dir(&config)), config.decode_limits())?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let store = Store::open(&config.data_dir).with_context(|| {
+        format!(
+            "cannot open the store in {} (is another headshot using it?)",
+            config.data_dir.display()
+        )
+    })?;
+    let service = Service::new(
+        config.clone(),
+        catalog,
+        Arc::new(studio),
+        store.clone(),
+        Arc::new(SystemClock),
+    );
+    let stop = CancellationToken::new();
+    tokio::spawn(shutdown_signal(stop.clone()));
+    let control = tokio::spawn(headshot::control::serve(
+        store,
+        config.data_dir.clone().leak(),
+        stop.clone(),
+    ));
+    let mut fronts = tokio::task::JoinSet::new();
+    for name in &startable {
+        tracing::info!(front_end = name, "starting");
+        start_front_end(name, &config, &service, &stop, &mut fronts);
+    }
+    let engine = service.run(stop.clone().cancelled_owned());
+    tokio::pin!(engine);
+    loop {
+        tokio::select! {
+            done = &mut engine => {
+                done?;
+                break;
+            }
+            Some(ended) = fronts.join_next() => {
+                match ended {
+                    Ok(Ok(())) => tracing::info!("a front end finished"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "a front end failed; shutting down"),
+                    Err(e) => tracing::error!(error = %e, "a front end panicked; shutting down"),
+                }
+                stop.cancel();
+            }
+        }
+    }
+    fronts.shutdown().await;
+    let _ = control.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Front ends with what they need to start.
+fn startable_front_ends(config: &Config) -> Vec<&'static str> {
+    crate::setup::front_ends(config)
+        .into_iter()
+        .filter(|f| IMPLEMENTED.contains(f))
+        .collect()
+}
+
+/// Front ends this build contains.
+const IMPLEMENTED: &[&str] = &[];
+
+fn start_front_end(
+    name: &str,
+    _config: &Config,
+    _service: &Service,
+    _stop: &CancellationToken,
+    _fronts: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+) {
+    tracing::warn!(front_end = name, "not part of this build");
+}
+
+async fn shutdown_signal(stop: CancellationToken) {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutdown requested");
+    stop.cancel();
+}

@@ -1,0 +1,390 @@
+//! One framed scene: the source warped into the output frame (roll corrected, scaled,
+//! extended past the photo's borders when it is too tight), the person's alpha matte, and the
+//! foreground with the old background's colour taken out of its edges.
+//!
+//! The coarse network mask is warped into the frame and refined against the framed photo with
+//! the guided filter of `vision::guided`, so hair and shoulder edges follow the photo. Past the
+//! photo's borders the alpha is zero; where a border cuts through the body (a tight selfie) the
+//! body fades out toward the cut so it dissolves into the backdrop instead of ending in a
+//! straight line.
+//!
+//! Edge colours: an edge pixel is a mix `I = a F + (1 - a) B` of the person's colour `F` and the
+//! old background `B`. With local means of the person (`F~`) and of the background (`B~`)
+//! around it, `F = I + (1 - a) (F~ - B~)` recovers the person's colour, so a blue wall leaves
+//! no blue fringe on a white backdrop.
+
+use image::RgbImage;
+use rayon::prelude::*;
+
+use super::framing::Frame;
+use super::geometry::{Affine, Align, FaceGeometry, map_face};
+use super::intake::Subject;
+use super::measure::FaceFrame;
+use super::person::{Border, PersonMask};
+use super::resample::{Plane, block_sums, fit_long_side, warp};
+use crate::vision::{Face, Mask, Point, guided};
+
+/// Length of the fade where a photo border cuts the body, in face heights.
+const FADE: f32 = 0.25;
+/// Side of the guided filter's input mask (it fits its coefficients at about this size).
+const MATTE_SIDE: u32 = 512;
+/// Downscaling factor of the local colour means used for edge decontamination.
+const MEANS_FACTOR: usize = 4;
+
+/// Everything later stages need about one framed output.
+#[derive(Debug, Clone)]
+pub struct Scene {
+    /// The plan this scene realises.
+    pub frame: Frame,
+    /// The source photo, framed.
+    pub photo: RgbImage,
+    /// The person's colours with the old background removed from the edges.
+    pub foreground: RgbImage,
+    /// Person alpha, 0..1, at the output size (faded at cut borders, 0 past them).
+    pub alpha: Plane,
+    /// The subject's face in output pixels.
+    pub face: FaceFrame,
+    /// The subject's face geometry in output pixels (relative to the eye midpoint).
+    pub geometry: FaceGeometry,
+    /// Every face of the source, in output pixels (the subject's first).
+    pub faces: Vec<Face>,
+}
+
+impl Scene {
+    /// Output width.
+    pub fn width(&self) -> u32 {
+        self.frame.width_px
+    }
+
+    /// Output height.
+    pub fn height(&self) -> u32 {
+        self.frame.height_px
+    }
+
+    /// The eye midpoint in output pixels.
+    pub fn eyes(&self) -> Point {
+        self.face.align.origin
+    }
+}
+
+/// The union of all planned frames, rendered once at the finest scale among them: the photo
+/// is warped, matted and cleaned here, and every frame is cut out of it ([`Canvas::cut`]), so
+/// the costly matte is computed once however many framings are asked for.
+#[derive(Debug, Clone)]
+pub struct Canvas {
+    /// The canvas as a frame (aligned rectangle, pixel size and scale).
+    pub frame: Frame,
+    /// The source photo, warped.
+    pub photo: RgbImage,
+    /// The person's colours with edges cleaned.
+    pub foreground: RgbImage,
+    /// Person alpha: refined matte times coverage of the photo.
+    pub matte: Plane,
+}
+
+impl Canvas {
+    /// Renders the union of `frames` from the source `image`.
+    pub fn build(
+        image: &RgbImage,
+        subject: &Subject,
+        person: &PersonMask,
+        frames: &[Frame],
+        epsilon: f32,
+    ) -> Canvas {
+        let frame = union(frames);
+        let align = subject.align;
+        let (w, h) = (frame.width_px, frame.height_px);
+        let map = frame.to_source(&align);
+        let photo = warp(image, &map, w, h);
+        let mut matte = refined_matte(&photo, person, &map, frame.scale, epsilon);
+        let coverage = coverage(&map, person, w, h);
+        for (a, c) in matte.data.iter_mut().zip(&coverage) {
+            *a *= c;
+        }
+        let foreground = decontaminate(&photo, &matte);
+        Canvas {
+            frame,
+            photo,
+            foreground,
+            matte,
+        }
+    }
+
+    /// The scene of `frame` (one of the frames the canvas was built for).
+    pub fn cut(&self, frame: Frame, subject: &Subject, person: &PersonMask) -> Scene {
+        let c = &self.frame;
+        let r = c.scale / frame.scale;
+        let map = Affine {
+            x0: (frame.left - c.left) * c.scale + 0.5 * r - 0.5,
+            y0: (frame.top - c.top) * c.scale + 0.5 * r - 0.5,
+            xu: r,
+            yu: 0.0,
+            xv: 0.0,
+            yv: r,
+        };
+        let (w, h) = (frame.width_px, frame.height_px);
+        let (wu, hu) = (w as usize, h as usize);
+        let align = subject.align;
+        let mut alpha = self.matte.warped(&map, wu, hu);
+        let exposed = exposed_borders(&frame, &align, person);
+        if !exposed.is_empty() {
+            let fade_length = FADE * subject.geometry.face_height;
+            fade(
+                &mut alpha,
+                &frame.to_source(&align),
+                person,
+                &exposed,
+                fade_length,
+            );
+        }
+        let eyes = frame.to_output(&align, align.origin);
+        let face = FaceFrame {
+            align: Align {
+                origin: eyes,
+                cos: 1.0,
+                sin: 0.0,
+            },
+            unit: subject.geometry.eye_distance * frame.scale,
+        };
+        let faces = subject
+            .faces
+            .iter()
+            .map(|f| map_face(f, frame.scale, |p| frame.to_output(&align, p)))
+            .collect();
+        Scene {
+            frame,
+            photo: warp(&self.photo, &map, w, h),
+            foreground: warp(&self.foreground, &map, w, h),
+            alpha,
+            face,
+            geometry: subject.geometry.scaled(frame.scale),
+            faces,
+        }
+    }
+}
+
+/// The smallest canvas holding every frame at the finest of their scales, its pixel grid
+/// aligned with the finest frame's so that frame is a plain crop.
+fn union(frames: &[Frame]) -> Frame {
+    let finest = frames
+        .iter()
+        .copied()
+        .reduce(|a, b| if b.scale > a.scale { b } else { a })
+        .expect("at least one frame");
+    let k = finest.scale;
+    let left = frames.iter().map(|f| f.left).fold(f32::MAX, f32::min);
+    let top = frames.iter().map(|f| f.top).fold(f32::MAX, f32::min);
+    let right = frames.iter().map(|f| f.left + f.width()).fold(f32::MIN, f32::max);
+    let bottom = frames.iter().map(|f| f.top + f.height).fold(f32::MIN, f32::max);
+    let steps = |d: f32| (d * k - 1e-3).ceil().max(0.0);
+    let left = finest.left - steps(finest.left - left) / k;
+    let top = finest.top - steps(finest.top - top) / k;
+    let width_px = steps(right - left).max(1.0) as u32;
+    let height_px = steps(bottom - top).max(1.0) as u32;
+    Frame {
+        left,
+        top,
+        height: height_px as f32 / k,
+        width_px,
+        height_px,
+        ..finest
+    }
+}
+
+/// The network mask warped into the frame and refined against the framed photo.
+fn refined_matte(photo: &RgbImage, person: &PersonMask, map: &Affine, scale: f32, epsilon: f32) -> Plane {
+    let (w, h) = photo.dimensions();
+    let (mw, mh) = if w.max(h) > MATTE_SIDE {
+        fit_long_side(w, h, MATTE_SIDE)
+    } else {
+        (w, h)
+    };
+    let sx = w as f32 / mw as f32;
+    let sy = h as f32 / mh as f32;
+    // Output pixel of a small-mask pixel centre: (i + 0.5) * s - 0.5.
+    let small_map = Affine {
+        x0: map.x0 + (0.5 * sx - 0.5) * map.xu + (0.5 * sy - 0.5) * map.xv,
+        y0: map.y0 + (0.5 * sx - 0.5) * map.yu + (0.5 * sy - 0.5) * map.yv,
+        xu: map.xu * sx,
+        yu: map.yu * sx,
+        xv: map.xv * sy,
+        yv: map.yv * sy,
+    };
+    let coarse = person.warped(&small_map, mw as usize, mh as usize);
+    let coarse = Mask::from_vec(mw, mh, coarse.data).expect("sized by warped");
+    // About two network pixels, in output pixels.
+    let net_pixel = (person_footprint(person) * scale).max(1.0);
+    let radius = ((2.0 * net_pixel).ceil() as u32).max(2);
+    let refined = guided::refine(photo, &coarse, radius, epsilon);
+    Plane {
+        width: w as usize,
+        height: h as usize,
+        data: refined.values().to_vec(),
+    }
+}
+
+/// Source pixels per network mask pixel (the larger axis).
+fn person_footprint(person: &PersonMask) -> f32 {
+    let unit = person.mask_map(&Affine {
+        x0: 0.0,
+        y0: 0.0,
+        xu: 1.0,
+        yu: 0.0,
+        xv: 0.0,
+        yv: 1.0,
+    });
+    1.0 / unit.xu.min(unit.yv)
+}
+
+/// The photo borders the frame reaches past (only there can the body be cut in view).
+fn exposed_borders(frame: &Frame, align: &Align, person: &PersonMask) -> Vec<Border> {
+    let (w, h) = (frame.width(), frame.height);
+    let corners = [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)]
+        .map(|(x, y)| align.to_source(Point::new(frame.left + x, frame.top + y)));
+    Border::ALL
+        .into_iter()
+        .filter(|&b| corners.iter().any(|&c| person.distance(b, c) < -1.0))
+        .collect()
+}
+
+/// Per output pixel: how much of it lies inside the photo (anti-aliased over one pixel).
+fn coverage(map: &Affine, person: &PersonMask, w: u32, h: u32) -> Vec<f32> {
+    let (w, h) = (w as usize, h as usize);
+    let footprint = map.footprint().max(1e-3);
+    let mut coverage = vec![0f32; w * h];
+    coverage.par_chunks_mut(w).enumerate().for_each(|(v, cov)| {
+        for (u, c) in cov.iter_mut().enumerate() {
+            let (x, y) = map.apply(u as f32, v as f32);
+            let p = Point::new(x + 0.5, y + 0.5);
+            let inside = Border::ALL
+                .iter()
+                .map(|&b| person.distance(b, p))
+                .fold(f32::MAX, f32::min);
+            *c = (inside / footprint + 0.5).clamp(0.0, 1.0);
+        }
+    });
+    coverage
+}
+
+/// Fades `alpha` toward the `exposed` borders where they cut the person, over `length` source
+/// pixels (`map`: output pixel -> source index coordinates).
+fn fade(alpha: &mut Plane, map: &Affine, person: &PersonMask, exposed: &[Border], length: f32) {
+    let w = alpha.width;
+    alpha.data.par_chunks_mut(w).enumerate().for_each(|(v, line)| {
+        for (u, a) in line.iter_mut().enumerate() {
+            if *a <= 0.0 {
+                continue;
+            }
+            let (x, y) = map.apply(u as f32, v as f32);
+            let p = Point::new(x + 0.5, y + 0.5);
+            for &b in exposed {
+                let d = person.distance(b, p);
+                if d < length {
+                    let ramp = smoothstep(0.0, length, d);
+                    *a *= 1.0 - person.cut_at(b, p) * (1.0 - ramp);
+                }
+            }
+        }
+    });
+}
+
+/// Hermite ramp from 0 at `a` to 1 at `b`.
+pub fn smoothstep(a: f32, b: f32, x: f32) -> f32 {
+    let t = ((x - a) / (b - a)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+/// The photo with edge pixels un-mixed from the old background (see the module docs).
+fn decontaminate(photo: &RgbImage, alpha: &Plane) -> RgbImage {
+    let (w, h) = (alpha.width, alpha.height);
+    let f = MEANS_FACTOR;
+    let (lw, lh) = (w.div_ceil(f), h.div_ceil(f));
+    // Block sums of a^2 I, a^2, (1-a)^2 I, (1-a)^2 at 1/f resolution.
+    let raw = photo.as_raw();
+    let mut sums = block_sums::<8>(w, h, f, |x, y| {
+        let a = alpha.data[y * w + x];
+        let (wf, wb) = (a * a, (1.0 - a) * (1.0 - a));
+        let i = (y * w + x) * 3;
+        let [r, g, b] = [raw[i], raw[i + 1], raw[i + 2]].map(f32::from);
+        [wf * r, wf * g, wf * b, wf, wb * r, wb * g, wb * b, wb]
+    });
+    let radius = ((0.012 * w.max(h) as f32) / f as f32).round().max(2.0) as usize;
+    sums.par_iter_mut().for_each(|p| p.box_blur(radius, 2));
+    // Difference of local means F~ - B~ per channel, low resolution.
+    let diff: Vec<Plane> = (0..3)
+        .map(|c| {
+            let data = (0..lw * lh)
+                .map(|i| {
+                    let (sf, sb) = (sums[3].data[i], sums[7].data[i]);
+                    if sf < 1e-4 || sb < 1e-4 {
+                        0.0
+                    } else {
+                        sums[c].data[i] / sf - sums[4 + c].data[i] / sb
+                    }
+                })
+                .collect();
+            Plane {
+                width: lw,
+                height: lh,
+                data,
+            }
+        })
+        .collect();
+    let mut out = photo.clone();
+    out.as_mut()
+        .par_chunks_mut(w * 3)
+        .enumerate()
+        .for_each(|(y, line)| {
+            for x in 0..w {
+                let a = alpha.data[y * w + x];
+                if a <= 0.01 || a >= 0.99 {
+                    continue;
+                }
+                let (lx, ly) = (
+                    (x as f32 + 0.5) / f as f32 - 0.5,
+                    (y as f32 + 0.5) / f as f32 - 0.5,
+                );
+                for (c, d) in diff.iter().enumerate() {
+                    let v = f32::from(line[x * 3 + c]) + (1.0 - a) * d.sample(lx, ly);
+                    line[x * 3 + c] = v.round().clamp(0.0, 255.0) as u8;
+                }
+            }
+        });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edges_lose_the_old_background_colour() {
+        // Left half person (grey 100), right half blue background, a soft edge in between
+        // whose pixels are mixes with the blue.
+        let (w, h) = (64usize, 16usize);
+        let alpha_at = |x: usize| ((40.0 - x as f32) / 16.0).clamp(0.0, 1.0);
+        let photo = RgbImage::from_fn(w as u32, h as u32, |x, _| {
+            let a = alpha_at(x as usize);
+            let mix = |f: f32, b: f32| (a * f + (1.0 - a) * b).round() as u8;
+            image::Rgb([mix(100.0, 20.0), mix(100.0, 40.0), mix(100.0, 230.0)])
+        });
+        let alpha = Plane {
+            width: w,
+            height: h,
+            data: (0..w * h).map(|i| alpha_at(i % w)).collect(),
+        };
+        let clean = decontaminate(&photo, &alpha);
+        let p = clean.get_pixel(32, 8);
+        assert!(alpha_at(32) > 0.4 && alpha_at(32) < 0.6);
+        for c in 0..3 {
+            assert!((f32::from(p[c]) - 100.0).abs() < 20.0, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn smoothstep_ramps() {
+        assert_eq!(smoothstep(0.0, 1.0, -1.0), 0.0);
+        assert_eq!(smoothstep(0.0, 1.0, 0.5), 0.5);
+        assert_eq!(smoothstep(0.0, 1.0, 2.0), 1.0);
+    }
+}

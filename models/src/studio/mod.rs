@@ -1,0 +1,359 @@
+//! The studio: the deterministic CPU generator that turns a selfie into studio headshots while
+//! keeping the user's real face pixels. It frames the head by headshot rules, replaces the
+//! background with the style's backdrop, evens out the light and measures the headshot
+//! checklist on every output, in about a second on two cores.
+//!
+//! # Layout
+//! One module per stage, in pipeline order:
+//! - [`intake`]: detection on a small copy and the intake checks ([`Subject`]); [`clean`] makes
+//!   the metadata-free copy the store keeps.
+//! - [`person`]: the segmentation network's mask of the whole photo (hair top, cut borders).
+//! - [`framing`]: the framing rules (all numbers in one place) and the planned [`Frame`]s.
+//! - [`matte`]: the source warped into each frame, the refined alpha and clean edges ([`Scene`]).
+//! - [`lighting`]: white balance, exposure, fill and contrast ([`LightPlan`]).
+//! - [`backdrop`]: backdrops and the linear-light composite.
+//! - [`checklist`]: the headshot checklist and its chat line.
+//! - [`output`]: encoding ([`OutputFormat`]); [`sheet`]: the reviewers' contact sheet.
+//! - Helpers: [`geometry`] (aligned coordinates, affine maps), [`resample`], [`measure`] (the
+//!   face chip), [`variant`] (numbered variations of a style).
+//!
+//! ```no_run
+//! use std::sync::atomic::AtomicBool;
+//! use headshot_models::studio::Studio;
+//! use headshot_models::{Catalog, Crop, DecodeLimits, Generator, Request};
+//! let studio = Studio::load(None, DecodeLimits::default())?;
+//! let selfie = std::fs::read("selfie.jpg").unwrap();
+//! let report = studio.intake(&selfie).unwrap();
+//! let request = Request {
+//!     selfies: vec![report.clean],
+//!     primary: 0,
+//!     stem: "selfie".into(),
+//!     style: Catalog::builtin().default_style().clone(),
+//!     crop: Crop::Both,
+//!     variants: 1,
+//!     first_variant: 1,
+//!     seed: 0,
+//! };
+//! let done = studio.generate(&request, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+//! println!("{}", done.checklist);
+//! # Ok::<(), headshot_models::studio::StudioError>(())
+//! ```
+
+pub mod backdrop;
+pub mod checklist;
+pub mod clean;
+pub mod framing;
+pub mod geometry;
+pub mod intake;
+pub mod lighting;
+pub mod matte;
+pub mod measure;
+pub mod output;
+pub mod person;
+pub mod resample;
+pub mod sheet;
+pub mod variant;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use image::RgbImage;
+
+pub use framing::Frame;
+pub use intake::Subject;
+pub use lighting::LightPlan;
+pub use matte::{Canvas, Scene};
+pub use output::OutputFormat;
+pub use person::PersonMask;
+pub use sheet::contact_sheet;
+pub use variant::Variation;
+
+use crate::decode::{DecodeError, DecodeLimits, decode};
+use crate::generator::{
+    Check, Framing, GenerateError, Generated, Generator, IntakeError, IntakeReport, Output, Progress,
+    Request, output_name,
+};
+use crate::style::{Crop, Lighting, Style};
+use crate::vision::{Vision, VisionError};
+
+/// Why the studio could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StudioError {
+    /// The vision weights are missing, corrupt or unreadable (the message says which file and
+    /// to run `models/fetch.sh`), or the models could not be built.
+    #[error("cannot load the studio's vision models: {0}")]
+    Vision(#[from] VisionError),
+}
+
+/// The studio generator: owns the vision models, the upload limits and the output format.
+#[derive(Debug)]
+pub struct Studio {
+    vision: Vision,
+    limits: DecodeLimits,
+    format: OutputFormat,
+}
+
+impl Studio {
+    /// Loads the vision weights from `weights_dir` (default: the repository's `models/weights`).
+    pub fn load(weights_dir: Option<&Path>, limits: DecodeLimits) -> Result<Studio, StudioError> {
+        Ok(Studio::new(Vision::load(weights_dir)?, limits))
+    }
+
+    /// A studio around already built vision models.
+    pub fn new(vision: Vision, limits: DecodeLimits) -> Studio {
+        Studio {
+            vision,
+            limits,
+            format: OutputFormat::default(),
+        }
+    }
+
+    /// The same studio writing `format`.
+    pub fn with_format(self, format: OutputFormat) -> Studio {
+        Studio { format, ..self }
+    }
+
+    /// The output format.
+    pub fn format(&self) -> OutputFormat {
+        self.format
+    }
+
+    /// The upload limits.
+    pub fn limits(&self) -> &DecodeLimits {
+        &self.limits
+    }
+
+    /// The vision models.
+    pub fn vision(&self) -> &Vision {
+        &self.vision
+    }
+
+    /// Stage "detect": finds the face and runs the intake checks.
+    pub fn inspect(&self, image: &RgbImage) -> Result<Subject, GenerateError> {
+        intake::inspect(&self.vision.detector, image).map_err(|e| match e {
+            intake::InspectError::Refused(e) => GenerateError::Intake(e),
+            intake::InspectError::Vision(e) => GenerateError::Failed(e.to_string()),
+        })
+    }
+
+    /// Stage "segment": the person mask of the whole photo.
+    pub fn segment(&self, image: &RgbImage) -> Result<PersonMask, GenerateError> {
+        PersonMask::segment(&self.vision.segmenter, image).map_err(|e| GenerateError::Failed(e.to_string()))
+    }
+
+    /// Stage "frame": plans every framing, warps the photo into their union, cuts the
+    /// person's matte there once and returns one scene per framing, in order.
+    pub fn scenes(
+        &self,
+        image: &RgbImage,
+        subject: &Subject,
+        person: &PersonMask,
+        framings: &[Framing],
+    ) -> Vec<Scene> {
+        let hair_top = person.hair_top(&subject.align, &subject.geometry);
+        let source = framing::Source {
+            align: subject.align,
+            width: image.width() as f32,
+            height: image.height() as f32,
+        };
+        let frames: Vec<Frame> = framings
+            .iter()
+            .map(|&f| framing::plan(&subject.geometry, hair_top, f, &source))
+            .collect();
+        let epsilon = self.vision.segmenter.config().epsilon;
+        let canvas = Canvas::build(image, subject, person, &frames, epsilon);
+        frames
+            .into_iter()
+            .map(|f| canvas.cut(f, subject, person))
+            .collect()
+    }
+
+    /// Stages "light" and "backdrop" together: the finished picture of `scene` in `style`,
+    /// variant `variant`.
+    pub fn render(&self, scene: &Scene, subject: &Subject, style: &Style, variant: u32) -> RgbImage {
+        let variation = Variation::of(variant);
+        let lit = LightPlan::estimate(subject, style.lighting, &variation).apply(scene);
+        compose(scene, &lit, style, &variation)
+    }
+}
+
+/// The lit person over the style's backdrop (and the whole picture in black and white for a
+/// mono style).
+pub fn compose(scene: &Scene, lit: &RgbImage, style: &Style, variation: &Variation) -> RgbImage {
+    let back = backdrop::render(&style.backdrop, style.mode, variation, scene);
+    let picture = backdrop::composite(lit, &back, &scene.alpha);
+    if style.lighting == Lighting::Mono {
+        backdrop::to_mono(&picture)
+    } else {
+        picture
+    }
+}
+
+/// The framings a crop asks for, master first.
+pub fn framings(crop: Crop) -> Vec<Framing> {
+    match crop {
+        Crop::Master => vec![Framing::Master],
+        Crop::Square => vec![Framing::Square],
+        Crop::Both => vec![Framing::Master, Framing::Square],
+    }
+}
+
+/// Progress reports and cancellation between stages.
+struct Run<'a> {
+    progress: &'a mut dyn FnMut(Progress),
+    cancel: &'a AtomicBool,
+}
+
+impl Run<'_> {
+    /// Runs one unit of work of `stage` (step `step` of `steps`) unless cancelled, then reports.
+    fn stage<T>(
+        &mut self,
+        stage: &str,
+        step: usize,
+        steps: usize,
+        work: impl FnOnce() -> Result<T, GenerateError>,
+    ) -> Result<T, GenerateError> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(GenerateError::Cancelled);
+        }
+        let out = work()?;
+        (self.progress)(Progress {
+            stage: stage.into(),
+            step: step as u32,
+            steps: steps as u32,
+        });
+        Ok(out)
+    }
+}
+
+impl Generator for Studio {
+    fn name(&self) -> &str {
+        "studio"
+    }
+
+    fn intake(&self, upload: &[u8]) -> Result<IntakeReport, IntakeError> {
+        let decoded = decode(upload, &self.limits)?;
+        let subject = intake::inspect(&self.vision.detector, &decoded.image).map_err(|e| match e {
+            intake::InspectError::Refused(e) => e,
+            // Only a bug or exhausted memory gets here; the user is asked to send again.
+            intake::InspectError::Vision(e) => {
+                IntakeError::Decode(DecodeError::Corrupt(format!("face detection failed: {e}")))
+            }
+        })?;
+        Ok(IntakeReport {
+            width: subject.width,
+            height: subject.height,
+            score: subject.score,
+            clean: clean::clean_copy(upload, decoded.format, &decoded.image),
+        })
+    }
+
+    fn generate(
+        &self,
+        request: &Request,
+        progress: &mut dyn FnMut(Progress),
+        cancel: &AtomicBool,
+    ) -> Result<Generated, GenerateError> {
+        let mut run = Run { progress, cancel };
+        let bytes = request.selfies.get(request.primary).ok_or_else(|| {
+            GenerateError::Failed(format!(
+                "selfie {} requested, {} given",
+                request.primary,
+                request.selfies.len()
+            ))
+        })?;
+        let image = run.stage("decode", 1, 1, || {
+            decode(bytes, &self.limits)
+                .map(|d| d.image)
+                .map_err(|e| GenerateError::Intake(e.into()))
+        })?;
+        let subject = run.stage("detect", 1, 1, || self.inspect(&image))?;
+        let person = run.stage("segment", 1, 1, || self.segment(&image))?;
+        let framings = framings(request.crop);
+        let scenes = run.stage("frame", 1, 1, || {
+            Ok(self.scenes(&image, &subject, &person, &framings))
+        })?;
+        drop(image);
+        let style = &request.style;
+        let variants = request.first_variant.max(1)..request.first_variant.max(1) + request.variants.max(1);
+        let total = variants.len() * scenes.len();
+        let mut outputs = Vec::with_capacity(total);
+        for variant in variants {
+            let variation = Variation::of(variant);
+            let plan = LightPlan::estimate(&subject, style.lighting, &variation);
+            for scene in &scenes {
+                let k = outputs.len() + 1;
+                let lit = run.stage("light", k, total, || Ok(plan.apply(scene)))?;
+                let picture = run.stage("backdrop", k, total, || {
+                    Ok(compose(scene, &lit, style, &variation))
+                })?;
+                let checks = run.stage("check", k, total, || {
+                    Ok(checklist::measure(scene, &picture, style.mode))
+                })?;
+                let bytes = run.stage("encode", k, total, || Ok(self.format.encode(&picture)))?;
+                outputs.push(self.output(request, scene, variant, bytes, checks));
+            }
+        }
+        let summary = outputs
+            .iter()
+            .find(|o| o.framing == Framing::Master)
+            .or(outputs.first());
+        let note = scenes
+            .first()
+            .filter(|s| s.frame.source_limited)
+            .map(|s| format!("small source: {}x{}", s.width(), s.height()));
+        let checklist =
+            summary.map_or_else(String::new, |o| checklist::chat_line(&o.checks, note.as_deref()));
+        Ok(Generated {
+            outputs,
+            checklist,
+            engine: "studio".into(),
+        })
+    }
+}
+
+impl Studio {
+    fn output(
+        &self,
+        request: &Request,
+        scene: &Scene,
+        variant: u32,
+        bytes: Vec<u8>,
+        checks: Vec<Check>,
+    ) -> Output {
+        let framing = scene.frame.framing;
+        Output {
+            file_name: output_name(
+                &request.stem,
+                &request.style.name,
+                framing,
+                variant,
+                self.format.extension(),
+            ),
+            mime: self.format.mime().into(),
+            bytes,
+            framing,
+            variant,
+            width: scene.width(),
+            height: scene.height(),
+            checks,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_studio_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Studio>();
+    }
+
+    #[test]
+    fn crops_map_to_framings() {
+        assert_eq!(framings(Crop::Both), vec![Framing::Master, Framing::Square]);
+        assert_eq!(framings(Crop::Square), vec![Framing::Square]);
+    }
+}

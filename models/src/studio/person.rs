@@ -1,0 +1,230 @@
+//! The person in the source photo: the segmentation network's coarse mask over the whole
+//! photo, and what framing reads from it (the top of the hair, and where the photo's border
+//! cuts through the body).
+
+use image::RgbImage;
+
+use super::geometry::{Affine, Align, FaceGeometry};
+use super::resample::{Plane, resize};
+use crate::vision::{Mask, Point, Segmenter, VisionError};
+
+/// Side of the segmentation network's input and output.
+const NET: usize = 256;
+/// Mask level that counts as "person".
+const INSIDE: f32 = 0.5;
+/// Where the top of the head may be, in eye-to-mouth distances above the eye line. Below the
+/// lower bound the mask has probably missed the hair; above the upper one it has taken
+/// background for hair.
+const HAIR_RANGE: (f32, f32) = (1.2, 3.5);
+/// Top of the head when the mask cannot tell (the skull alone measures about 1.9).
+const HAIR_DEFAULT: f32 = 2.1;
+
+/// Which side of the source photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Border {
+    /// y = 0.
+    Top,
+    /// y = height.
+    Bottom,
+    /// x = 0.
+    Left,
+    /// x = width.
+    Right,
+}
+
+impl Border {
+    /// All four.
+    pub const ALL: [Border; 4] = [Border::Top, Border::Bottom, Border::Left, Border::Right];
+}
+
+/// The network's person mask of the whole source photo.
+#[derive(Debug, Clone)]
+pub struct PersonMask {
+    plane: Plane,
+    width: u32,
+    height: u32,
+    /// How much of the person touches each border, along it (network resolution, smoothed).
+    profiles: [Vec<f32>; 4],
+}
+
+impl PersonMask {
+    /// Runs the segmentation network on a 256x256 copy of `image` (stretched, as the network
+    /// was trained).
+    pub fn segment(segmenter: &Segmenter, image: &RgbImage) -> Result<PersonMask, VisionError> {
+        let input = resize(image, NET as u32, NET as u32);
+        let mask = segmenter.network_mask(&input)?;
+        Ok(PersonMask::from_mask(&mask, image.width(), image.height()))
+    }
+
+    /// Wraps a mask of any resolution that covers a `width` x `height` photo.
+    pub fn from_mask(mask: &Mask, width: u32, height: u32) -> PersonMask {
+        let plane = Plane {
+            width: mask.width() as usize,
+            height: mask.height() as usize,
+            data: mask.values().to_vec(),
+        };
+        let (pw, ph) = (plane.width, plane.height);
+        let row = |y: usize| -> Vec<f32> { plane.data[y * pw..(y + 1) * pw].to_vec() };
+        let col = |x: usize| -> Vec<f32> { (0..ph).map(|y| plane.data[y * pw + x]).collect() };
+        let smooth = |v: Vec<f32>| {
+            let mut p = Plane {
+                width: v.len(),
+                height: 1,
+                data: v,
+            };
+            p.box_blur(3, 1);
+            p.data
+        };
+        let profiles = [row(0), row(ph - 1), col(0), col(pw - 1)].map(smooth);
+        PersonMask {
+            plane,
+            width,
+            height,
+            profiles,
+        }
+    }
+
+    /// The mask value at a source point.
+    pub fn at(&self, p: Point) -> f32 {
+        let sx = self.plane.width as f32 / self.width as f32;
+        let sy = self.plane.height as f32 / self.height as f32;
+        self.plane.sample(p.x * sx - 0.5, p.y * sy - 0.5)
+    }
+
+    /// `map` (output pixel -> source index coordinates) turned into output pixel -> mask index.
+    pub fn mask_map(&self, map: &Affine) -> Affine {
+        map.onto_resized(
+            self.plane.width as f32 / self.width as f32,
+            self.plane.height as f32 / self.height as f32,
+        )
+    }
+
+    /// The coarse mask warped into an output frame.
+    pub fn warped(&self, map: &Affine, width: usize, height: usize) -> Plane {
+        self.plane.warped(&self.mask_map(map), width, height)
+    }
+
+    /// The top of the head, in aligned y (negative: above the eye line). Scans upward from the
+    /// eyes along five columns across the face and keeps the highest point still inside the
+    /// person; falls back on face proportions when the mask is unsure or the photo's top cuts
+    /// the head.
+    pub fn hair_top(&self, align: &Align, g: &FaceGeometry) -> f32 {
+        let em = g.eye_mouth;
+        let (lowest, highest) = (-HAIR_RANGE.0 * em, -HAIR_RANGE.1 * em);
+        let step = (g.eye_distance / 40.0).max(0.5);
+        let mut top = 0f32;
+        let mut cut = false;
+        for k in [-0.5f32, -0.25, 0.0, 0.25, 0.5] {
+            let x = g.center_x + k * g.eye_distance;
+            let mut y = 0f32;
+            while y > highest {
+                let p = align.to_source(Point::new(x, y - step));
+                if !self.contains(p) {
+                    cut |= self.at(align.to_source(Point::new(x, y))) >= INSIDE;
+                    break;
+                }
+                if self.at(p) < INSIDE {
+                    break;
+                }
+                y -= step;
+            }
+            top = top.min(y);
+        }
+        let estimate = -HAIR_DEFAULT * em;
+        if cut {
+            return top.min(estimate);
+        }
+        if top > lowest {
+            return estimate;
+        }
+        top.max(highest)
+    }
+
+    fn contains(&self, p: Point) -> bool {
+        p.x >= 0.0 && p.y >= 0.0 && p.x <= self.width as f32 && p.y <= self.height as f32
+    }
+
+    /// How much of the person the border cuts at the source point nearest `p` on it (0..1).
+    pub fn cut_at(&self, border: Border, p: Point) -> f32 {
+        let (profile, t) = match border {
+            Border::Top => (&self.profiles[0], p.x / self.width as f32),
+            Border::Bottom => (&self.profiles[1], p.x / self.width as f32),
+            Border::Left => (&self.profiles[2], p.y / self.height as f32),
+            Border::Right => (&self.profiles[3], p.y / self.height as f32),
+        };
+        let i = ((t * profile.len() as f32) as isize).clamp(0, profile.len() as isize - 1) as usize;
+        profile[i].clamp(0.0, 1.0)
+    }
+
+    /// Distance from `p` to a border, in source pixels (negative outside the photo).
+    pub fn distance(&self, border: Border, p: Point) -> f32 {
+        match border {
+            Border::Top => p.y,
+            Border::Bottom => self.height as f32 - p.y,
+            Border::Left => p.x,
+            Border::Right => self.width as f32 - p.x,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 100x100 photo whose person is a column from x = 30 to 70, from y = `top` down to the
+    /// bottom edge.
+    fn column(top: usize) -> PersonMask {
+        let values = (0..100 * 100)
+            .map(|i| {
+                let (x, y) = (i % 100, i / 100);
+                if (30..70).contains(&x) && y >= top {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        PersonMask::from_mask(&Mask::from_vec(100, 100, values).unwrap(), 100, 100)
+    }
+
+    fn geometry() -> (Align, FaceGeometry) {
+        let align = Align {
+            origin: Point::new(50.0, 50.0),
+            cos: 1.0,
+            sin: 0.0,
+        };
+        let g = FaceGeometry {
+            eye_distance: 16.0,
+            eye_mouth: 14.0,
+            center_x: 0.0,
+            nose_x: 0.0,
+            chin: 26.0,
+            face_height: 40.0,
+            yaw_degrees: 0.0,
+        };
+        (align, g)
+    }
+
+    #[test]
+    fn hair_top_follows_the_mask() {
+        let (align, g) = geometry();
+        let top = column(20).hair_top(&align, &g);
+        assert!((top + 30.0).abs() < 1.0, "{top}");
+    }
+
+    #[test]
+    fn a_head_cut_by_the_top_border_gets_the_proportional_estimate() {
+        let (align, g) = geometry();
+        let top = column(0).hair_top(&align, &g);
+        assert!(top <= -HAIR_DEFAULT * g.eye_mouth, "{top}");
+    }
+
+    #[test]
+    fn the_bottom_border_cuts_the_body_and_the_top_does_not() {
+        let m = column(20);
+        assert!(m.cut_at(Border::Bottom, Point::new(50.0, 100.0)) > 0.9);
+        assert!(m.cut_at(Border::Bottom, Point::new(5.0, 100.0)) < 0.1);
+        assert!(m.cut_at(Border::Top, Point::new(50.0, 0.0)) < 0.1);
+        assert_eq!(m.distance(Border::Right, Point::new(90.0, 3.0)), 10.0);
+    }
+}
