@@ -169,18 +169,18 @@ impl Inner {
             "pause" => {
                 let reason = if args.is_empty() { "maintenance" } else { args };
                 *self.paused.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.to_string());
-                format!("Intake paused: {reason}")
+                text::admin_paused(reason)
             }
             "resume" => {
                 *self.paused.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                "Intake resumed.".to_string()
+                text::admin_resumed()
             }
             _ => match args.parse::<UserKey>() {
                 Ok(target) => {
                     self.store.set_banned(&target, name == "ban")?;
-                    format!("{target} {}.", if name == "ban" { "banned" } else { "unbanned" })
+                    text::admin_banned(&target.to_string(), name == "ban")
                 }
-                Err(e) => format!("/{name} platform:user-id ({e})"),
+                Err(e) => text::admin_usage(name, &e),
             },
         };
         self.say(chat, reply).await;

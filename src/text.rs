@@ -350,6 +350,26 @@ pub fn admin_stats(
     )
 }
 
+/// Admin: intake paused.
+pub fn admin_paused(reason: &str) -> String {
+    format!("Intake paused: {reason}")
+}
+
+/// Admin: intake resumed.
+pub fn admin_resumed() -> String {
+    "Intake resumed.".into()
+}
+
+/// Admin: ban or unban done.
+pub fn admin_banned(user: &str, banned: bool) -> String {
+    format!("{user} {}.", if banned { "banned" } else { "unbanned" })
+}
+
+/// Admin: how to name a user.
+pub fn admin_usage(command: &str, problem: &str) -> String {
+    format!("/{command} platform:user-id ({problem})")
+}
+
 fn eta_suffix(eta: Option<Duration>) -> String {
     eta.map(|d| format!(" - about {} left", human(d)))
         .unwrap_or_default()

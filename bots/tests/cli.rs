@@ -1,0 +1,141 @@
+//! The `headshot` binary as an operator uses it: config check, styles, data commands, generate
+//! and inspect on the public-domain fixture photos.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn headshot(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_headshot"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TELEGRAM_BOT_TOKEN")
+        .env_remove("DISCORD_TOKEN")
+        .env("HEADSHOT_DATA_DIR", dir.join("data"))
+        .output()
+        .unwrap()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/tests/fixtures")
+        .join(name)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn config_check_passes_without_tokens_and_names_bad_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = headshot(dir.path(), &["config", "check"]);
+    assert!(ok.status.success());
+    assert!(stdout(&ok).contains("TELEGRAM_BOT_TOKEN"));
+    std::fs::write(dir.path().join("bad.toml"), "[jobs]\nworkers = 0\n").unwrap();
+    let bad = headshot(dir.path(), &["--config", "bad.toml", "config", "check"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("jobs.workers") && err.contains("bad.toml"), "{err}");
+}
+
+#[test]
+fn styles_lists_the_catalog_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = headshot(dir.path(), &["styles", "--json"]);
+    let styles: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(styles.as_array().unwrap().len() >= 12);
+}
+
+#[test]
+fn serve_without_any_front_end_says_what_to_configure() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = headshot(dir.path(), &["serve"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TELEGRAM_BOT_TOKEN"));
+}
+
+#[test]
+fn data_stats_backup_and_restore_work_on_a_stopped_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = headshot(dir.path(), &["data", "stats"]);
+    assert!(
+        stats.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stats.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(v["jobs"], 0);
+    assert!(
+        headshot(dir.path(), &["data", "backup", "b.bin"])
+            .status
+            .success()
+    );
+    let restored = headshot(dir.path(), &["data", "restore", "b.bin"]);
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    let bad = headshot(dir.path(), &["data", "export", "nobody"]);
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn generate_writes_named_outputs_and_refuses_a_cat() {
+    let dir = tempfile::tempdir().unwrap();
+    let hopper = fixture("grace_hopper.jpg");
+    let out = headshot(
+        dir.path(),
+        &[
+            "generate",
+            hopper.to_str().unwrap(),
+            "--style",
+            "tech",
+            "--crop",
+            "both",
+            "--out",
+            "out",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report[0]["checklist"].as_str().unwrap().contains("face"));
+    for name in ["grace_hopper-tech-4x5.jpg", "grace_hopper-tech-1x1.jpg"] {
+        let img = image::open(dir.path().join("out").join(name)).unwrap();
+        let (w, h) = (img.width(), img.height());
+        if name.contains("4x5") {
+            assert_eq!(w * 5, h * 4, "{name} is 4:5");
+        } else {
+            assert_eq!(w, h, "{name} is square");
+        }
+    }
+    let cat = fixture("chelsea.png");
+    let refused = headshot(dir.path(), &["generate", cat.to_str().unwrap(), "--out", "out"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("couldn't find a face"));
+}
+
+#[test]
+fn inspect_prints_faces_in_original_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let astronaut = fixture("astronaut.png");
+    let out = headshot(
+        dir.path(),
+        &["inspect", astronaut.to_str().unwrap(), "--overlay", "o.png"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(512), Some(512))
+    );
+    let faces = v["faces"].as_array().unwrap();
+    assert_eq!(faces.len(), 1);
+    let face = &faces[0];
+    for key in ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"] {
+        assert!(face["landmarks"][key]["x"].as_f64().unwrap() > face["box"]["x"].as_f64().unwrap());
+    }
+    assert!(v["mask_coverage"].as_f64().unwrap() > 0.2);
+    assert!(dir.path().join("o.png").exists());
+}
