@@ -4,4 +4,6 @@
 //! # Layout
 //! - `main.rs` and its modules: the command line (`serve`, `generate`, `styles`, `config`,
 //!   `data`, `inspect`).
-//! - `telegram` (when present): the Telegram adapter on teloxide.
+//! - [`telegram`]: the Telegram adapter on teloxide (long polling, `TelegramFront`).
+
+pub mod telegram;

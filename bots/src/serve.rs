@@ -80,16 +80,23 @@ fn startable_front_ends(config: &Config) -> Vec<&'static str> {
 }
 
 /// Front ends this build contains.
-const IMPLEMENTED: &[&str] = &[];
+const IMPLEMENTED: &[&str] = &["telegram"];
 
 fn start_front_end(
     name: &str,
-    _config: &Config,
-    _service: &Service,
-    _stop: &CancellationToken,
-    _fronts: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+    config: &Config,
+    service: &Service,
+    stop: &CancellationToken,
+    fronts: &mut tokio::task::JoinSet<anyhow::Result<()>>,
 ) {
-    tracing::warn!(front_end = name, "not part of this build");
+    if name == "telegram"
+        && let Some(token) = config.telegram.token.clone()
+    {
+        let (service, api_url, stop) = (service.clone(), config.telegram.api_url.clone(), stop.clone());
+        fronts.spawn(async move {
+            headshot_bots::telegram::run(service, token, api_url, stop.cancelled_owned()).await
+        });
+    }
 }
 
 async fn shutdown_signal(stop: CancellationToken) {

@@ -1,0 +1,125 @@
+//! The Telegram front end on teloxide: long polling, per-chat ordered intake, album gathering
+//! and the [`TelegramFront`] that delivers the core's messages.
+//!
+//! Updates are read with `getUpdates`; each chat has a worker task so a slow chat never holds up
+//! the others while one chat's messages are handled in order. Photos of an album
+//! (`media_group_id`) arrive as separate updates and are gathered for [`Options::album_window`]
+//! into one job.
+
+mod front;
+mod intake;
+mod poll;
+mod words;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use headshot::{Limits, Service};
+use teloxide::adaptors::throttle::Limits as RateLimits;
+use teloxide::prelude::*;
+use teloxide::types::BotCommand;
+
+pub use front::{TelegramFront, classify};
+pub use words::COMMANDS;
+
+/// Telegram's getFile limit: bots cannot download larger files.
+pub const GET_FILE_MAX: u64 = 20 * 1024 * 1024;
+
+/// Tunables of the adapter; [`Options::default`] is right for production, tests and benches
+/// shorten the waits and raise the rate limits.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `timeout` of each `getUpdates` long poll (Telegram allows up to 50 s; teloxide's HTTP
+    /// client gives up after 17 s, so stay below that).
+    pub poll_timeout: Duration,
+    /// How long to wait for further photos of an album after its first one.
+    pub album_window: Duration,
+    /// Largest download; at most [`GET_FILE_MAX`].
+    pub max_download: u64,
+    /// Client-side rate limits (teloxide's `Throttle` adaptor).
+    pub rate: RateLimits,
+    /// Limits announced to the core (edit interval, caption length, album size...).
+    pub limits: Limits,
+    /// How long an idle chat worker lives.
+    pub chat_idle: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            poll_timeout: Duration::from_secs(10),
+            album_window: Duration::from_secs(1),
+            max_download: GET_FILE_MAX,
+            rate: RateLimits::default(),
+            limits: Limits::TELEGRAM,
+            chat_idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Runs the Telegram front end with default [`Options`] until `shutdown` completes.
+///
+/// `api_url` points teloxide at another Bot API server (a local one, or a fake in tests).
+pub async fn run(
+    service: Service,
+    token: String,
+    api_url: Option<String>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    run_with(service, token, api_url, Options::default(), shutdown).await
+}
+
+/// [`run`] with explicit [`Options`].
+pub async fn run_with(
+    service: Service,
+    token: String,
+    api_url: Option<String>,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let mut bot = Bot::new(token);
+    if let Some(url) = api_url {
+        let mut url =
+            url::Url::parse(&url).map_err(|e| anyhow::anyhow!("bad Telegram API URL `{url}`: {e}"))?;
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        bot = bot.set_api_url(url);
+    }
+    let me = bot
+        .get_me()
+        .await
+        .map_err(|e| anyhow::anyhow!("Telegram getMe failed (check TELEGRAM_BOT_TOKEN): {e}"))?;
+    let me = intake::Me {
+        id: me.id,
+        username: me.username.clone().unwrap_or_default(),
+    };
+    tracing::info!(username = %me.username, "telegram bot connected");
+    start_up(&bot).await;
+    let throttled = bot.clone().throttle(options.rate);
+    let front: Arc<dyn headshot::FrontEnd> = Arc::new(TelegramFront::new(throttled, options.limits));
+    service.attach(front.clone());
+    let intake = Arc::new(intake::Intake {
+        bot: bot.clone(),
+        me,
+        service,
+        front,
+        max_download: options.max_download.min(GET_FILE_MAX),
+    });
+    poll::Poller::new(bot, intake, options).run(shutdown).await;
+    Ok(())
+}
+
+/// Optional start-up calls: drop a webhook left over from webhook mode and register the command
+/// menu. A server that does not know a method (a self-hosted or test server) is tolerated.
+async fn start_up(bot: &Bot) {
+    if let Err(e) = bot.delete_webhook().await {
+        tracing::warn!(error = %e, "deleteWebhook failed; going on");
+    }
+    let commands = COMMANDS.iter().map(|(name, what)| BotCommand::new(*name, *what));
+    if let Err(e) = bot.set_my_commands(commands).await {
+        tracing::warn!(error = %e, "setMyCommands failed; going on without a command menu");
+    }
+}

@@ -1,0 +1,677 @@
+//! A local fake of the Telegram Bot API on 127.0.0.1: enough of the real schema for teloxide to
+//! parse every answer strictly, with injected updates and failures and every request recorded.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use tokio::sync::Notify;
+
+/// The bot's id and username as `getMe` reports them.
+pub const BOT_ID: i64 = 999;
+/// The bot's username.
+pub const BOT_NAME: &str = "HeadshotTestBot";
+
+/// A failure to answer a method with, once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// 429 with `parameters.retry_after`.
+    RetryAfter(u64),
+    /// 500.
+    Server,
+    /// 403 "bot was blocked by the user".
+    Blocked,
+}
+
+/// A file part of a multipart request.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub field: String,
+    pub file_name: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// One item of a sent album or file: (type, file name, bytes, caption).
+pub type Media = (String, Option<String>, Vec<u8>, Option<String>);
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Lowercase method name.
+    pub method: String,
+    /// JSON body fields, or the text fields of a multipart body (JSON-decoded when they parse).
+    pub params: Map<String, Value>,
+    /// File parts of a multipart body.
+    pub parts: Vec<Part>,
+    /// HTTP status answered.
+    pub status: u16,
+}
+
+/// Who talks to the bot, and where.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub user_id: i64,
+    pub chat_id: i64,
+    pub thread: Option<i64>,
+    chat: Value,
+}
+
+#[derive(Default)]
+struct Data {
+    updates: VecDeque<(i64, Value)>,
+    next_update: i64,
+    next_message: HashMap<i64, i64>,
+    chats: HashMap<i64, Value>,
+    sent: HashMap<(i64, i64), Value>,
+    calls: Vec<Call>,
+    files: HashMap<String, (String, Vec<u8>)>,
+    failures: HashMap<String, VecDeque<Failure>>,
+    unknown: HashSet<String>,
+    downloads: Vec<String>,
+}
+
+struct Shared {
+    token: String,
+    data: Mutex<Data>,
+    updates: Notify,
+    calls: Notify,
+}
+
+/// The running fake.
+#[derive(Clone)]
+pub struct Fake {
+    /// Base URL for `Bot::set_api_url`.
+    pub url: String,
+    /// The token it accepts.
+    pub token: String,
+    shared: Arc<Shared>,
+}
+
+impl Fake {
+    pub async fn start() -> Fake {
+        let token = "123456:TEST-token".to_string();
+        let shared = Arc::new(Shared {
+            token: token.clone(),
+            data: Mutex::new(Data {
+                next_update: 1,
+                ..Data::default()
+            }),
+            updates: Notify::new(),
+            calls: Notify::new(),
+        });
+        let app = axum::Router::new().fallback(handle).with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Fake { url, token, shared }
+    }
+
+    fn data(&self) -> std::sync::MutexGuard<'_, Data> {
+        self.shared.data.lock().unwrap()
+    }
+
+    /// A private chat with user `id`.
+    pub fn private(&self, id: i64) -> Peer {
+        let chat = json!({"id": id, "type": "private", "first_name": format!("User{id}")});
+        self.data().chats.insert(id, chat.clone());
+        Peer {
+            user_id: id,
+            chat_id: id,
+            thread: None,
+            chat,
+        }
+    }
+
+    /// User `user` in supergroup `chat`, optionally inside forum topic `thread`.
+    pub fn group(&self, chat: i64, user: i64, thread: Option<i64>) -> Peer {
+        let value = json!({"id": chat, "type": "supergroup", "title": "Team", "is_forum": thread.is_some()});
+        self.data().chats.insert(chat, value.clone());
+        Peer {
+            user_id: user,
+            chat_id: chat,
+            thread,
+            chat: value,
+        }
+    }
+
+    /// The next `n` calls of `method` fail with `failure`.
+    pub fn fail(&self, method: &str, failure: Failure, n: usize) {
+        let mut d = self.data();
+        let q = d.failures.entry(method.to_lowercase()).or_default();
+        q.extend(std::iter::repeat_n(failure, n));
+    }
+
+    /// `method` answers 404 as on a server that does not know it.
+    pub fn forget_method(&self, method: &str) {
+        self.data().unknown.insert(method.to_lowercase());
+    }
+
+    /// Registers a downloadable file; returns its file id.
+    pub fn add_file(&self, bytes: Vec<u8>) -> String {
+        let mut d = self.data();
+        let n = d.files.len();
+        let id = format!("file-{n}");
+        d.files
+            .insert(id.clone(), (format!("photos/file_{n}.jpg"), bytes));
+        id
+    }
+
+    fn user_json(peer: &Peer) -> Value {
+        json!({"id": peer.user_id, "is_bot": false, "first_name": format!("User{}", peer.user_id), "language_code": "en"})
+    }
+
+    /// Injects a message from `peer` with `fields` (text, photo, ...); returns its id.
+    pub fn inject(&self, peer: &Peer, fields: Value) -> i64 {
+        let mut d = self.data();
+        let id = next_message(&mut d, peer.chat_id);
+        let mut m = json!({
+            "message_id": id,
+            "date": 1_700_000_000,
+            "chat": peer.chat,
+            "from": Self::user_json(peer),
+        });
+        if let Some(t) = peer.thread {
+            m["message_thread_id"] = json!(t);
+            m["is_topic_message"] = json!(true);
+        }
+        for (k, v) in fields.as_object().unwrap() {
+            m[k] = v.clone();
+        }
+        push_update(&mut d, json!({"message": m}));
+        drop(d);
+        self.shared.updates.notify_waiters();
+        id
+    }
+
+    pub fn text(&self, peer: &Peer, text: &str) -> i64 {
+        self.inject(peer, json!({"text": text}))
+    }
+
+    /// A text replying to the bot's message `to`.
+    pub fn reply(&self, peer: &Peer, to: i64, text: &str) -> i64 {
+        let original = self
+            .data()
+            .sent
+            .get(&(peer.chat_id, to))
+            .cloned()
+            .expect("no such bot message");
+        self.inject(peer, json!({"text": text, "reply_to_message": original}))
+    }
+
+    /// A photo (two sizes, the larger carrying `bytes`), optionally in album `group`.
+    pub fn photo(&self, peer: &Peer, bytes: Vec<u8>, caption: Option<&str>, group: Option<&str>) -> i64 {
+        let thumb = self.add_file(b"thumbnail".to_vec());
+        let size = bytes.len();
+        let full = self.add_file(bytes);
+        let mut fields = json!({"photo": [
+            {"file_id": thumb, "file_unique_id": format!("u{thumb}"), "width": 90, "height": 90, "file_size": 9},
+            {"file_id": full, "file_unique_id": format!("u{full}"), "width": 640, "height": 640, "file_size": size},
+        ]});
+        if let Some(c) = caption {
+            fields["caption"] = json!(c);
+        }
+        if let Some(g) = group {
+            fields["media_group_id"] = json!(g);
+        }
+        self.inject(peer, fields)
+    }
+
+    /// A file; `declared` overrides the size announced in the message.
+    pub fn document(
+        &self,
+        peer: &Peer,
+        bytes: Vec<u8>,
+        name: &str,
+        mime: &str,
+        declared: Option<u64>,
+    ) -> i64 {
+        let size = declared.unwrap_or(bytes.len() as u64);
+        let id = self.add_file(bytes);
+        self.inject(
+            peer,
+            json!({"document": {"file_id": id, "file_unique_id": format!("u{id}"), "file_name": name, "mime_type": mime, "file_size": size}}),
+        )
+    }
+
+    /// Presses button `data` under the bot's message `message`.
+    pub fn press(&self, peer: &Peer, message: i64, data: &str) {
+        let mut d = self.data();
+        let original = d
+            .sent
+            .get(&(peer.chat_id, message))
+            .cloned()
+            .expect("no such bot message");
+        let n = d.next_update;
+        push_update(
+            &mut d,
+            json!({"callback_query": {
+                "id": format!("cb{n}"),
+                "from": Self::user_json(peer),
+                "message": original,
+                "chat_instance": "ci",
+                "data": data,
+            }}),
+        );
+        drop(d);
+        self.shared.updates.notify_waiters();
+    }
+
+    /// Every request so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.data().calls.clone()
+    }
+
+    /// Successful calls of `method` (lowercase) to `chat`.
+    pub fn sent(&self, method: &str, chat: i64) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == method && c.status == 200 && c.chat_id() == Some(chat))
+            .collect()
+    }
+
+    /// Texts sent to `chat`, in order.
+    pub fn texts(&self, chat: i64) -> Vec<String> {
+        self.sent("sendmessage", chat)
+            .iter()
+            .filter_map(|c| c.str("text"))
+            .collect()
+    }
+
+    /// Paths of files downloaded.
+    pub fn downloads(&self) -> Vec<String> {
+        self.data().downloads.clone()
+    }
+
+    /// Waits until `check` holds, or panics after 20 s naming `what` and listing the calls.
+    pub async fn wait(&self, what: &str, check: impl Fn(&Fake) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let notified = self.shared.calls.notified();
+            if check(self) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() && !check(self) {
+                let calls: Vec<String> = self.calls().iter().map(Call::summary).collect();
+                panic!("timed out waiting for {what}; calls:\n{}", calls.join("\n"));
+            }
+        }
+    }
+}
+
+impl Call {
+    pub fn str(&self, key: &str) -> Option<String> {
+        match self.params.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        }
+    }
+
+    pub fn int(&self, key: &str) -> Option<i64> {
+        match self.params.get(key)? {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+
+    pub fn chat_id(&self) -> Option<i64> {
+        self.int("chat_id")
+    }
+
+    pub fn thread(&self) -> Option<i64> {
+        self.int("message_thread_id")
+    }
+
+    pub fn reply_to(&self) -> Option<i64> {
+        self.params.get("reply_parameters")?.get("message_id")?.as_i64()
+    }
+
+    /// Callback data of the inline keyboard.
+    pub fn buttons(&self) -> Vec<String> {
+        let rows = self
+            .params
+            .get("reply_markup")
+            .and_then(|m| m.get("inline_keyboard"))
+            .and_then(Value::as_array);
+        rows.into_iter()
+            .flatten()
+            .filter_map(Value::as_array)
+            .flatten()
+            .filter_map(|b| b.get("callback_data")?.as_str().map(String::from))
+            .collect()
+    }
+
+    /// The `media` array of sendMediaGroup, or the single file of sendPhoto/sendDocument, as
+    /// (type, file name, bytes, caption).
+    pub fn media(&self) -> Vec<Media> {
+        let resolve = |r: &str| {
+            let name = r.strip_prefix("attach://").unwrap_or(r);
+            self.parts.iter().find(|p| p.field == name).cloned()
+        };
+        if let Some(items) = self.params.get("media").and_then(Value::as_array) {
+            return items
+                .iter()
+                .filter_map(|m| {
+                    let part = resolve(m.get("media")?.as_str()?)?;
+                    let caption = m.get("caption").and_then(Value::as_str).map(String::from);
+                    Some((
+                        m.get("type")?.as_str()?.to_string(),
+                        part.file_name,
+                        part.bytes,
+                        caption,
+                    ))
+                })
+                .collect();
+        }
+        ["photo", "document"]
+            .iter()
+            .filter_map(|kind| {
+                let part = resolve(&self.str(kind)?)?;
+                Some((kind.to_string(), part.file_name, part.bytes, self.str("caption")))
+            })
+            .collect()
+    }
+
+    pub fn summary(&self) -> String {
+        let mut p = self.params.clone();
+        p.remove("media");
+        format!(
+            "{} {} {:?} parts={}",
+            self.status,
+            self.method,
+            p,
+            self.parts.len()
+        )
+    }
+}
+
+fn next_message(d: &mut Data, chat: i64) -> i64 {
+    let n = d.next_message.entry(chat).or_insert(100);
+    *n += 1;
+    *n
+}
+
+fn push_update(d: &mut Data, mut update: Value) {
+    let id = d.next_update;
+    d.next_update += 1;
+    update["update_id"] = json!(id);
+    d.updates.push_back((id, update));
+}
+
+fn ok(result: Value) -> Response {
+    axum::Json(json!({"ok": true, "result": result})).into_response()
+}
+
+fn error(status: u16, description: &str, parameters: Option<Value>) -> Response {
+    let mut body = json!({"ok": false, "error_code": status, "description": description});
+    if let Some(p) = parameters {
+        body["parameters"] = p;
+    }
+    (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let path = request.uri().path().to_string();
+    if let Some(rest) = path.strip_prefix(&format!("/file/bot{}/", shared.token)) {
+        let file_path = rest.replace("%2F", "/").replace("%2f", "/");
+        let mut d = shared.data.lock().unwrap();
+        d.downloads.push(file_path.clone());
+        let found = d
+            .files
+            .values()
+            .find(|(p, _)| *p == file_path)
+            .map(|(_, b)| b.clone());
+        return match found {
+            Some(bytes) => ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
+            None => error(404, "Not Found", None),
+        };
+    }
+    let Some(method) = path.strip_prefix(&format!("/bot{}/", shared.token)) else {
+        return error(401, "Unauthorized", None);
+    };
+    let method = method.to_lowercase();
+    let (params, parts) = read_body(request).await;
+    let mut call = Call {
+        method: method.clone(),
+        params,
+        parts,
+        status: 200,
+    };
+    let response = answer(&shared, &mut call).await;
+    call.status = response.status().as_u16();
+    shared.data.lock().unwrap().calls.push(call);
+    shared.calls.notify_waiters();
+    response
+}
+
+async fn read_body(request: Request) -> (Map<String, Value>, Vec<Part>) {
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let mut params = Map::new();
+    let mut parts = Vec::new();
+    if multipart {
+        let mut form = Multipart::from_request(request, &()).await.unwrap();
+        while let Some(field) = form.next_field().await.unwrap() {
+            let name = field.name().unwrap_or_default().to_string();
+            let file_name = field.file_name().map(String::from);
+            let bytes = field.bytes().await.unwrap().to_vec();
+            if file_name.is_some() {
+                parts.push(Part {
+                    field: name,
+                    file_name,
+                    bytes,
+                });
+            } else {
+                let text = String::from_utf8_lossy(&bytes).to_string();
+                let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+                params.insert(name, value);
+            }
+        }
+    } else {
+        let body = Bytes::from_request(request, &()).await.unwrap_or_default();
+        if let Ok(Value::Object(map)) = serde_json::from_slice(&body) {
+            params = map;
+        }
+    }
+    (params, parts)
+}
+
+async fn answer(shared: &Shared, call: &mut Call) -> Response {
+    let failure = {
+        let mut d = shared.data.lock().unwrap();
+        if d.unknown.contains(&call.method) {
+            return error(404, "Not Found: method not found", None);
+        }
+        d.failures.get_mut(&call.method).and_then(VecDeque::pop_front)
+    };
+    match failure {
+        Some(Failure::RetryAfter(s)) => {
+            return error(
+                429,
+                &format!("Too Many Requests: retry after {s}"),
+                Some(json!({"retry_after": s})),
+            );
+        }
+        Some(Failure::Server) => return error(500, "Internal Server Error", None),
+        Some(Failure::Blocked) => return error(403, "Forbidden: bot was blocked by the user", None),
+        None => {}
+    }
+    match call.method.as_str() {
+        "getme" => ok(json!({
+            "id": BOT_ID, "is_bot": true, "first_name": "Headshot", "username": BOT_NAME,
+            "can_join_groups": true, "can_read_all_group_messages": false,
+            "supports_inline_queries": false, "can_connect_to_business": false, "has_main_web_app": false,
+        })),
+        "getupdates" => get_updates(shared, call).await,
+        "setmycommands" | "deletewebhook" | "sendchataction" | "answercallbackquery" => ok(json!(true)),
+        "getwebhookinfo" => {
+            ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
+        }
+        "getfile" => {
+            let id = call.str("file_id").unwrap_or_default();
+            let d = shared.data.lock().unwrap();
+            match d.files.get(&id) {
+                Some((path, bytes)) => ok(json!({
+                    "file_id": id, "file_unique_id": format!("u{id}"), "file_size": bytes.len(), "file_path": path,
+                })),
+                None => error(400, "Bad Request: invalid file_id", None),
+            }
+        }
+        "sendmessage" => send(shared, call, |_| json!({})),
+        "sendphoto" => send(shared, call, |c| json!({"photo": photo_sizes(c, 0)})),
+        "senddocument" => send(shared, call, |c| json!({"document": document(c, 0)})),
+        "sendmediagroup" => send_group(shared, call),
+        "editmessagetext" => {
+            let (chat, id) = (call.chat_id().unwrap_or(0), call.int("message_id").unwrap_or(0));
+            let mut d = shared.data.lock().unwrap();
+            match d.sent.get_mut(&(chat, id)) {
+                Some(m) => {
+                    m["text"] = json!(call.str("text").unwrap_or_default());
+                    m["edit_date"] = json!(1_700_000_001);
+                    ok(m.clone())
+                }
+                None => error(400, "Bad Request: message to edit not found", None),
+            }
+        }
+        _ => error(404, "Not Found", None),
+    }
+}
+
+async fn get_updates(shared: &Shared, call: &Call) -> Response {
+    let offset = call.int("offset").unwrap_or(0);
+    let limit = call.int("limit").unwrap_or(100).clamp(1, 100) as usize;
+    let timeout = Duration::from_secs(call.int("timeout").unwrap_or(0).clamp(0, 10) as u64);
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let notified = shared.updates.notified();
+        {
+            let mut d = shared.data.lock().unwrap();
+            while d.updates.front().is_some_and(|(id, _)| *id < offset) {
+                d.updates.pop_front();
+            }
+            if !d.updates.is_empty() || tokio::time::Instant::now() >= deadline {
+                let out: Vec<Value> = d.updates.iter().take(limit).map(|(_, u)| u.clone()).collect();
+                return ok(Value::Array(out));
+            }
+        }
+        let _ = tokio::time::timeout_at(deadline, notified).await;
+    }
+}
+
+fn photo_sizes(call: &Call, index: usize) -> Value {
+    let n = call.media().get(index).map(|m| m.2.len()).unwrap_or(0);
+    json!([{"file_id": format!("sent-{index}"), "file_unique_id": format!("us{index}"), "width": 40, "height": 50, "file_size": n}])
+}
+
+fn document(call: &Call, index: usize) -> Value {
+    let m = call.media();
+    let (name, n) = m
+        .get(index)
+        .map(|m| (m.1.clone(), m.2.len()))
+        .unwrap_or((None, 0));
+    json!({"file_id": format!("doc-{index}"), "file_unique_id": format!("ud{index}"), "file_name": name, "file_size": n})
+}
+
+/// Stores and returns a message from the bot in the call's chat.
+fn bot_message(d: &mut Data, call: &Call, content: Value) -> Option<Value> {
+    let chat_id = call.chat_id()?;
+    let chat = d.chats.get(&chat_id)?.clone();
+    let id = next_message(d, chat_id);
+    let mut m = json!({
+        "message_id": id, "date": 1_700_000_000, "chat": chat,
+        "from": {"id": BOT_ID, "is_bot": true, "first_name": "Headshot", "username": BOT_NAME},
+    });
+    if let Some(t) = call.thread() {
+        m["message_thread_id"] = json!(t);
+        m["is_topic_message"] = json!(true);
+    }
+    if let Some(text) = call.str("text") {
+        m["text"] = json!(text);
+    }
+    if let Some(markup) = call.params.get("reply_markup") {
+        m["reply_markup"] = markup.clone();
+    }
+    for (k, v) in content.as_object().unwrap() {
+        m[k] = v.clone();
+    }
+    d.sent.insert((chat_id, id), m.clone());
+    Some(m)
+}
+
+fn send(shared: &Shared, call: &Call, content: impl Fn(&Call) -> Value) -> Response {
+    let mut d = shared.data.lock().unwrap();
+    match bot_message(&mut d, call, content(call)) {
+        Some(m) => ok(m),
+        None => error(400, "Bad Request: chat not found", None),
+    }
+}
+
+fn send_group(shared: &Shared, call: &Call) -> Response {
+    let media = call.media();
+    if !(2..=10).contains(&media.len()) {
+        return error(400, "Bad Request: wrong number of media in the group", None);
+    }
+    let mut d = shared.data.lock().unwrap();
+    let mut out = Vec::new();
+    for (i, (kind, ..)) in media.iter().enumerate() {
+        let content = if kind == "photo" {
+            json!({"photo": photo_sizes(call, i), "media_group_id": "g1"})
+        } else {
+            json!({"document": document(call, i), "media_group_id": "g1"})
+        };
+        match bot_message(&mut d, call, content) {
+            Some(m) => out.push(m),
+            None => return error(400, "Bad Request: chat not found", None),
+        }
+    }
+    ok(Value::Array(out))
+}
+
+impl Fake {
+    /// The id of the bot's latest message in `chat` offering button `data`.
+    pub fn message_with_button(&self, chat: i64, data: &str) -> Option<i64> {
+        self.message_with_button_prefix(chat, data).map(|(id, _)| id)
+    }
+
+    /// The id and data of the bot's latest message in `chat` with a button starting `prefix`.
+    pub fn message_with_button_prefix(&self, chat: i64, prefix: &str) -> Option<(i64, String)> {
+        let d = self.data();
+        let mut found: Vec<(i64, String)> = d
+            .sent
+            .iter()
+            .filter(|((c, _), _)| *c == chat)
+            .filter_map(|((_, id), m)| {
+                let rows = m.get("reply_markup")?.get("inline_keyboard")?.as_array()?;
+                let data = rows
+                    .iter()
+                    .filter_map(Value::as_array)
+                    .flatten()
+                    .filter_map(|b| b.get("callback_data")?.as_str())
+                    .find(|d| d.starts_with(prefix))?;
+                Some((*id, data.to_string()))
+            })
+            .collect();
+        found.sort();
+        found.pop()
+    }
+}
+
+impl Fake {
+    /// The id of the bot's latest message in `chat`.
+    pub fn last_sent_id(&self, chat: i64) -> Option<i64> {
+        self.data()
+            .sent
+            .keys()
+            .filter(|(c, _)| *c == chat)
+            .map(|(_, id)| *id)
+            .max()
+    }
+}

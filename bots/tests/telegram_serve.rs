@@ -1,0 +1,64 @@
+//! `headshot serve` as an operator runs it: the real binary, the real studio generator and the
+//! Telegram front end against the fake Bot API; a selfie comes back as headshots, and SIGTERM
+//! shuts the service down cleanly.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::fake::Fake;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegram_serve_turns_a_real_selfie_into_headshots() {
+    let fake = Fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("headshot.toml"), "require_consent = false\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_headshot"))
+        .args(["--config", "headshot.toml", "serve"])
+        .current_dir(dir.path())
+        .env("TELEGRAM_BOT_TOKEN", &fake.token)
+        .env("HEADSHOT_TELEGRAM_API_URL", &fake.url)
+        .env("HEADSHOT_DATA_DIR", dir.path().join("data"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let me = fake.private(5);
+    let astronaut = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/tests/fixtures/astronaut.png"
+    ))
+    .unwrap();
+    fake.photo(&me, astronaut, None, None);
+    let waited = tokio::time::timeout(
+        Duration::from_secs(90),
+        fake.wait("the headshot album", |f| !f.sent("sendmediagroup", 5).is_empty()),
+    )
+    .await;
+    let album = fake.sent("sendmediagroup", 5);
+    let texts = fake.texts(5);
+    // SIGTERM: graceful shutdown.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let status = child.wait().unwrap();
+    assert!(waited.is_ok(), "no album; messages: {texts:?}");
+    let media = album[0].media();
+    let names: Vec<&str> = media.iter().map(|m| m.1.as_deref().unwrap_or_default()).collect();
+    assert_eq!(
+        names,
+        ["selfie-corporate-4x5.jpg", "selfie-corporate-1x1.jpg"],
+        "master and square from the studio"
+    );
+    let master = image::load_from_memory(&media[0].2).unwrap();
+    assert_eq!(master.width() * 5, master.height() * 4);
+    assert!(
+        media[0].3.as_deref().unwrap_or_default().contains("Checklist"),
+        "{:?}",
+        media[0].3
+    );
+    assert!(texts.iter().any(|t| t.starts_with("Queued")), "{texts:?}");
+    assert!(status.success(), "serve exits cleanly on SIGTERM: {status:?}");
+}
