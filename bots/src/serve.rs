@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs until Ctrl-C (or SIGTERM), then shuts down gracefully.
 pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
-    let startable = startable_front_ends(&config);
+    let startable = crate::setup::front_ends(&config);
     if startable.is_empty() {
         eprintln!(
             "headshot: no front end can start. Set TELEGRAM_BOT_TOKEN to run the Telegram bot \
@@ -70,17 +70,6 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let _ = control.await;
     Ok(ExitCode::SUCCESS)
 }
-
-/// Front ends with what they need to start.
-fn startable_front_ends(config: &Config) -> Vec<&'static str> {
-    crate::setup::front_ends(config)
-        .into_iter()
-        .filter(|f| IMPLEMENTED.contains(f))
-        .collect()
-}
-
-/// Front ends this build contains.
-const IMPLEMENTED: &[&str] = &["telegram"];
 
 fn start_front_end(
     name: &str,
