@@ -113,12 +113,18 @@ pub struct AccessConfig {
 }
 
 /// A chat platform's settings.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlatformConfig {
     /// Bot token, from the environment only.
     pub token: Option<String>,
     /// API base URL override (tests, self-hosted gateways).
     pub api_url: Option<String>,
+    /// Telegram webhook: the public URL registered with Telegram (long polling when unset).
+    pub webhook_url: Option<String>,
+    /// Telegram webhook: the address the webhook server listens on.
+    pub webhook_bind: std::net::SocketAddr,
+    /// Telegram webhook: the secret token Telegram must send, from the environment only.
+    pub webhook_secret: Option<String>,
 }
 
 /// Local web chat settings.
@@ -236,6 +242,8 @@ struct RawAccess {
 struct RawPlatform {
     api_url: Option<String>,
     token: Option<toml::Value>,
+    webhook_url: Option<String>,
+    webhook_bind: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -370,13 +378,44 @@ impl Config {
             servers: raw.access.servers,
             admins: parse_users("access.admins", &raw.access.admins)?,
         };
+        let webhook_bind_text = raw
+            .telegram
+            .webhook_bind
+            .unwrap_or_else(|| "127.0.0.1:8443".into());
+        let webhook_bind = webhook_bind_text.parse().map_err(|_| {
+            invalid(
+                "telegram.webhook_bind",
+                &format!("`{webhook_bind_text}` is not an address"),
+                "write host:port, e.g. 127.0.0.1:8443",
+            )
+        })?;
         let telegram = PlatformConfig {
             token: env_str("TELEGRAM_BOT_TOKEN"),
             api_url: env_str("HEADSHOT_TELEGRAM_API_URL").or(raw.telegram.api_url),
+            webhook_url: env_str("HEADSHOT_TELEGRAM_WEBHOOK_URL").or(raw.telegram.webhook_url),
+            webhook_bind,
+            webhook_secret: env_str("HEADSHOT_TELEGRAM_WEBHOOK_SECRET"),
         };
+        if telegram.webhook_url.is_some() && telegram.webhook_secret.is_none() {
+            return Err(invalid(
+                "telegram.webhook_url",
+                "webhook mode needs a secret token",
+                "set HEADSHOT_TELEGRAM_WEBHOOK_SECRET (1-256 characters A-Z, a-z, 0-9, _ and -)",
+            ));
+        }
+        if raw.discord.webhook_url.is_some() || raw.discord.webhook_bind.is_some() {
+            return Err(invalid(
+                "discord.webhook_url",
+                "Discord has no webhook mode here",
+                "remove it",
+            ));
+        }
         let discord = PlatformConfig {
             token: env_str("DISCORD_TOKEN"),
             api_url: env_str("HEADSHOT_DISCORD_API_URL").or(raw.discord.api_url),
+            webhook_url: None,
+            webhook_bind,
+            webhook_secret: None,
         };
         for (key, url) in [
             ("telegram.api_url", &telegram.api_url),

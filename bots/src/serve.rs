@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use headshot::models::studio::Studio;
 use headshot::{Config, Service, Store, SystemClock};
+use headshot_bots::telegram;
 use tokio_util::sync::CancellationToken;
 
 /// Runs until Ctrl-C (or SIGTERM), then shuts down gracefully.
@@ -82,8 +83,28 @@ fn start_front_end(
         && let Some(token) = config.telegram.token.clone()
     {
         let (service, api_url, stop) = (service.clone(), config.telegram.api_url.clone(), stop.clone());
+        let webhook = match (&config.telegram.webhook_url, &config.telegram.webhook_secret) {
+            (Some(url), Some(secret)) => match url::Url::parse(url) {
+                Ok(public_url) => Some(telegram::Webhook {
+                    bind: config.telegram.webhook_bind,
+                    public_url,
+                    secret: secret.clone(),
+                }),
+                Err(e) => {
+                    fronts.spawn(std::future::ready(Err(anyhow::anyhow!(
+                        "telegram.webhook_url: {e}"
+                    ))));
+                    return;
+                }
+            },
+            _ => None,
+        };
+        let options = telegram::Options {
+            webhook,
+            ..telegram::Options::default()
+        };
         fronts.spawn(async move {
-            headshot_bots::telegram::run(service, token, api_url, stop.cancelled_owned()).await
+            telegram::run_with(service, token, api_url, options, stop.cancelled_owned()).await
         });
     }
 }

@@ -9,6 +9,7 @@
 mod front;
 mod intake;
 mod poll;
+mod webhook;
 mod words;
 
 use std::future::Future;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use headshot::{Limits, Service};
 use teloxide::adaptors::throttle::Limits as RateLimits;
 use teloxide::prelude::*;
-use teloxide::types::BotCommand;
+use teloxide::types::{AllowedUpdate, BotCommand};
 
 pub use front::{TelegramFront, classify};
 pub use words::COMMANDS;
@@ -43,6 +44,21 @@ pub struct Options {
     pub limits: Limits,
     /// How long an idle chat worker lives.
     pub chat_idle: Duration,
+    /// Receive updates by webhook instead of long polling.
+    pub webhook: Option<Webhook>,
+}
+
+/// Webhook mode: Telegram posts updates to `public_url`, which reaches this process at `bind`
+/// (usually through a TLS-terminating reverse proxy). Every request must carry `secret` in the
+/// `X-Telegram-Bot-Api-Secret-Token` header; others are answered 401.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    /// Address to listen on.
+    pub bind: std::net::SocketAddr,
+    /// The URL registered with `setWebhook`; its path is the route served.
+    pub public_url: url::Url,
+    /// The secret token registered with `setWebhook`.
+    pub secret: String,
 }
 
 impl Default for Options {
@@ -54,6 +70,7 @@ impl Default for Options {
             rate: RateLimits::default(),
             limits: Limits::TELEGRAM,
             chat_idle: Duration::from_secs(60),
+            webhook: None,
         }
     }
 }
@@ -65,7 +82,7 @@ pub async fn run(
     service: Service,
     token: String,
     api_url: Option<String>,
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     run_with(service, token, api_url, Options::default(), shutdown).await
 }
@@ -76,7 +93,7 @@ pub async fn run_with(
     token: String,
     api_url: Option<String>,
     options: Options,
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let mut bot = Bot::new(token);
     if let Some(url) = api_url {
@@ -97,7 +114,14 @@ pub async fn run_with(
         username: me.username.clone().unwrap_or_default(),
     };
     tracing::info!(username = %me.username, "telegram bot connected");
-    start_up(&bot).await;
+    start_up(&bot, options.webhook.is_none()).await;
+    if let Some(hook) = &options.webhook {
+        bot.set_webhook(hook.public_url.clone())
+            .secret_token(hook.secret.clone())
+            .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
+            .await
+            .map_err(|e| anyhow::anyhow!("Telegram setWebhook failed for {}: {e}", hook.public_url))?;
+    }
     let throttled = bot.clone().throttle(options.rate);
     let front: Arc<dyn headshot::FrontEnd> = Arc::new(TelegramFront::new(throttled, options.limits));
     service.attach(front.clone());
@@ -108,14 +132,21 @@ pub async fn run_with(
         front,
         max_download: options.max_download.min(GET_FILE_MAX),
     });
-    poll::Poller::new(bot, intake, options).run(shutdown).await;
-    Ok(())
+    let webhook = options.webhook.clone();
+    let poller = Arc::new(poll::Poller::new(bot, intake, options));
+    match webhook {
+        Some(hook) => webhook::serve(poller, hook, shutdown).await,
+        None => {
+            poller.run(shutdown).await;
+            Ok(())
+        }
+    }
 }
 
 /// Optional start-up calls: drop a webhook left over from webhook mode and register the command
 /// menu. A server that does not know a method (a self-hosted or test server) is tolerated.
-async fn start_up(bot: &Bot) {
-    if let Err(e) = bot.delete_webhook().await {
+async fn start_up(bot: &Bot, polling: bool) {
+    if polling && let Err(e) = bot.delete_webhook().await {
         tracing::warn!(error = %e, "deleteWebhook failed; going on");
     }
     let commands = COMMANDS.iter().map(|(name, what)| BotCommand::new(*name, *what));

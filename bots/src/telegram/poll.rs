@@ -44,7 +44,7 @@ impl Poller {
     }
 
     /// Polls until `shutdown`, then confirms the last offset and lets workers drain.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
+    pub async fn run(&self, shutdown: impl Future<Output = ()> + Send) {
         let mut offset = 0i32;
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -86,6 +86,11 @@ impl Poller {
                 .send()
                 .await;
         }
+        self.drain().await;
+    }
+
+    /// Stops routing and lets the chat workers finish what they hold.
+    pub async fn drain(&self) {
         self.chats.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.workers.close();
         if tokio::time::timeout(DRAIN, self.workers.wait()).await.is_err() {
@@ -94,7 +99,7 @@ impl Poller {
     }
 
     /// Hands an update to its chat's worker, starting one when needed.
-    async fn route(&self, update: Update) {
+    pub async fn route(&self, update: Update) {
         let Some(chat) = update.chat().map(|c| c.id.0) else {
             tracing::debug!("ignoring an update without a chat");
             return;

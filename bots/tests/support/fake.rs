@@ -511,7 +511,9 @@ async fn answer(shared: &Shared, call: &mut Call) -> Response {
             "supports_inline_queries": false, "can_connect_to_business": false, "has_main_web_app": false,
         })),
         "getupdates" => get_updates(shared, call).await,
-        "setmycommands" | "deletewebhook" | "sendchataction" | "answercallbackquery" => ok(json!(true)),
+        "setmycommands" | "deletewebhook" | "setwebhook" | "sendchataction" | "answercallbackquery" => {
+            ok(json!(true))
+        }
         "getwebhookinfo" => {
             ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
         }

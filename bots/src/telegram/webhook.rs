@@ -1,0 +1,71 @@
+//! Webhook mode: an axum endpoint that checks Telegram's secret-token header and routes each
+//! update to the same per-chat workers as long polling.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use teloxide::types::Update;
+
+use super::Webhook;
+use super::poll::Poller;
+
+/// The header Telegram sends the registered secret in.
+pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+
+#[derive(Clone)]
+struct Hook {
+    poller: Arc<Poller>,
+    secret: Arc<str>,
+}
+
+/// Serves the webhook until `shutdown`, then lets the chat workers drain.
+pub async fn serve(
+    poller: Arc<Poller>,
+    hook: Webhook,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(hook.bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen for the Telegram webhook on {}: {e}", hook.bind))?;
+    tracing::info!(bind = %hook.bind, url = %hook.public_url, "telegram webhook listening");
+    let state = Hook {
+        poller: poller.clone(),
+        secret: hook.secret.into(),
+    };
+    let app = axum::Router::new()
+        .route(hook.public_url.path(), axum::routing::post(receive))
+        .with_state(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    poller.drain().await;
+    Ok(())
+}
+
+async fn receive(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let given = headers
+        .get(SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !same(given, hook.secret.as_bytes()) {
+        return StatusCode::UNAUTHORIZED;
+    }
+    match serde_json::from_slice::<Update>(&body) {
+        Ok(update) => {
+            hook.poller.route(update).await;
+            StatusCode::OK
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "webhook body is not an update");
+            StatusCode::BAD_REQUEST
+        }
+    }
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
