@@ -50,6 +50,8 @@ pub struct Call {
     pub parts: Vec<Part>,
     /// HTTP status answered.
     pub status: u16,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 /// Who talks to the bot, and where.
@@ -441,6 +443,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         params,
         parts,
         status: 200,
+        at: std::time::Instant::now(),
     };
     let response = answer(&shared, &mut call).await;
     call.status = response.status().as_u16();
