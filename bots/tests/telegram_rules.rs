@@ -93,6 +93,34 @@ async fn telegram_429_storm_during_delivery_loses_nothing() {
     bot.stop().await;
 }
 
+/// A 500 from the Bot API (teloxide itself waits 10 s before reporting it) is retried by the
+/// outbox until the album arrives, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegram_500_during_delivery_is_retried() {
+    let bot = Bot::start(false).await;
+    let fake = bot.fake.clone();
+    let me = fake.private(121);
+    fake.fail("sendmediagroup", Failure::Server, 1);
+    fake.photo(&me, selfie(), None, None);
+    fake.wait("buttons after the retried album", |f| {
+        f.message_with_button_prefix(121, "reroll:").is_some()
+    })
+    .await;
+    let failed = fake
+        .calls()
+        .iter()
+        .filter(|c| c.method == "sendmediagroup" && c.status == 500)
+        .count();
+    assert_eq!(failed, 1);
+    let photos = fake
+        .sent("sendmediagroup", 121)
+        .iter()
+        .filter(|c| c.media().iter().all(|m| m.0 == "photo"))
+        .count();
+    assert_eq!(photos, 1, "the album arrives exactly once");
+    bot.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telegram_blocked_user_stops_delivery() {
     let bot = Bot::start(false).await;
