@@ -517,6 +517,10 @@ impl Inner {
                 self.say(chat, reply).await;
             }
         }
+        if self.already_taken(user, chat, &uploads)? {
+            tracing::info!(user = %user, "a photo message arrived again (redelivered update); ignored");
+            return Ok(());
+        }
         if let Some(refusal) = self.check_caps(user)? {
             self.say(chat, refusal).await;
             return Ok(());
@@ -598,6 +602,20 @@ impl Inner {
         }
         let note = (total > 1).then(|| text::album_choice(accepted[best].0, total, total - accepted.len()));
         self.enqueue(job, note).await
+    }
+
+    /// True when a job was already made from this photo message: platforms redeliver updates
+    /// that a crashed process read but never confirmed, and one selfie must make one job.
+    fn already_taken(&self, user: &UserKey, chat: &ChatRef, uploads: &[Upload]) -> Result<bool, StoreError> {
+        let Some(message) = uploads.iter().find_map(|u| u.message_id.as_deref()) else {
+            return Ok(false);
+        };
+        let day_ago = self.clock.now_ms().saturating_sub(24 * 3600 * 1000);
+        Ok(self
+            .store
+            .jobs_since(user, day_ago)?
+            .iter()
+            .any(|j| j.chat.chat_id == chat.chat_id && j.chat.reply_to.as_deref() == Some(message)))
     }
 
     /// Refusal text if the user or the service is at a cap.

@@ -85,7 +85,7 @@ async fn styles_are_offered_as_buttons_and_settings_change_the_next_job() {
 #[tokio::test]
 async fn a_selfie_is_queued_progressed_and_delivered_in_its_thread() {
     let h = Harness::start(config(false), FakeGenerator::new(4, Duration::from_millis(30))).await;
-    h.photo("7", selfie(100)).await;
+    h.photo_message("7", selfie(100), "selfie-7").await;
     let texts = h.front.texts("7");
     assert!(texts[0].starts_with("Queued: position 1"), "{texts:?}");
     h.front
@@ -110,7 +110,7 @@ async fn a_selfie_is_queued_progressed_and_delivered_in_its_thread() {
     assert_eq!(chat.thread_id.as_deref(), Some("topic-7"));
     assert_eq!(
         chat.reply_to.as_deref(),
-        Some("m0"),
+        Some("selfie-7"),
         "results reply to the selfie"
     );
     assert_eq!(photos.len(), 2);
@@ -393,5 +393,15 @@ async fn transient_failures_during_delivery_are_retried_until_everything_arrives
         })
         .count();
     assert_eq!(albums, 1, "a retried delivery resumes, it does not resend");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_redelivered_photo_message_makes_no_second_job() {
+    let h = Harness::start(config(false), fast()).await;
+    h.photo_message("15", selfie(90), "same").await;
+    h.photo_message("15", selfie(90), "same").await;
+    assert_eq!(h.service.store().jobs_of(&user("15")).unwrap().len(), 1);
+    assert_eq!(h.front.texts("15").len(), 1, "one acknowledgement");
     h.shutdown().await;
 }

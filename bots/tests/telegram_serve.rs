@@ -4,7 +4,8 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use support::fake::Fake;
@@ -61,4 +62,68 @@ async fn telegram_serve_turns_a_real_selfie_into_headshots() {
     );
     assert!(texts.iter().any(|t| t.starts_with("Queued")), "{texts:?}");
     assert!(status.success(), "serve exits cleanly on SIGTERM: {status:?}");
+}
+
+fn serve(dir: &Path, fake: &Fake) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_headshot"))
+        .args(["--config", "headshot.toml", "serve"])
+        .current_dir(dir)
+        .env("TELEGRAM_BOT_TOKEN", &fake.token)
+        .env("HEADSHOT_TELEGRAM_API_URL", &fake.url)
+        .env("HEADSHOT_DATA_DIR", dir.join("data"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// kill -9 right after the acknowledgement, mid-job: after a restart the result still arrives,
+/// once, although Telegram hands the unconfirmed update to the new process again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegram_restart_after_kill_9_delivers_the_result_once() {
+    let fake = Fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("headshot.toml"), "require_consent = false\n").unwrap();
+    let me = fake.private(6);
+    let grace = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/tests/fixtures/grace_hopper.jpg"
+    ))
+    .unwrap();
+    let mut first = serve(dir.path(), &fake);
+    fake.photo(&me, grace, None, None);
+    let acked = tokio::time::timeout(
+        Duration::from_secs(60),
+        fake.wait("the acknowledgement", |f| {
+            f.texts(6).iter().any(|t| t.starts_with("Queued"))
+        }),
+    )
+    .await;
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    assert!(acked.is_ok(), "acknowledged before the kill");
+    let mut second = serve(dir.path(), &fake);
+    let delivered = tokio::time::timeout(
+        Duration::from_secs(90),
+        fake.wait("the album after restart", |f| {
+            f.sent("sendmediagroup", 6)
+                .iter()
+                .any(|c| c.media().iter().all(|m| m.0 == "photo"))
+        }),
+    )
+    .await;
+    // Give a duplicate the chance to show up before stopping.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(second.id().to_string())
+        .status();
+    second.wait().unwrap();
+    assert!(delivered.is_ok(), "no album after restart: {:?}", fake.texts(6));
+    let albums = fake
+        .sent("sendmediagroup", 6)
+        .iter()
+        .filter(|c| c.media().iter().all(|m| m.0 == "photo"))
+        .count();
+    assert_eq!(albums, 1, "one selfie, one album");
 }

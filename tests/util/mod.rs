@@ -395,14 +395,34 @@ impl Harness {
         self.photos(user, vec![bytes], None).await;
     }
 
+    /// Sends a photo as platform message `message_id` (to test redelivered updates).
+    pub async fn photo_message(&self, user: &str, bytes: Vec<u8>, message_id: &str) {
+        let upload = Upload {
+            bytes,
+            file_name: None,
+            message_id: Some(message_id.into()),
+        };
+        self.send(
+            user,
+            Event::Photos {
+                uploads: vec![upload],
+                caption: None,
+            },
+        )
+        .await;
+    }
+
+    /// Sends photos as one message (an album); each call is a new platform message with ids
+    /// `m<N>`, numbered across the whole test binary.
     pub async fn photos(&self, user: &str, images: Vec<Vec<u8>>, caption: Option<&str>) {
+        static NEXT_MESSAGE: AtomicUsize = AtomicUsize::new(0);
         let uploads = images
             .into_iter()
             .enumerate()
             .map(|(i, bytes)| Upload {
                 bytes,
                 file_name: Some(format!("me{i}.png")),
-                message_id: Some(format!("m{i}")),
+                message_id: Some(format!("m{}", NEXT_MESSAGE.fetch_add(1, Ordering::SeqCst))),
             })
             .collect();
         self.send(
