@@ -2,7 +2,8 @@
 //!
 //! A JPEG is cleaned without re-encoding: every application segment (EXIF with GPS and camera
 //! serials, XMP, ICC, maker notes) and every comment is dropped and the compressed image data
-//! is copied as is, so there is no generation loss and no encoding time. When the photo was
+//! is copied as is, so there is no generation loss and no encoding time; anything appended after
+//! the image (motion-photo videos, depth maps) is dropped. When the photo was
 //! stored rotated, a minimal EXIF block holding only the orientation tag is written back so
 //! the copy still decodes upright. Other formats are re-encoded as PNG from the upright pixels.
 
@@ -25,6 +26,12 @@ pub fn clean_copy(upload: &[u8], format: ImageFormat, image: &RgbImage) -> Vec<u
         .write_with_encoder(encoder)
         .expect("PNG encoding into memory cannot fail");
     out
+}
+
+/// Whether a JPEG's image data reaches its end-of-image marker. The decoder fills a JPEG cut
+/// short with grey and reports no error, so intake checks this itself.
+pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    strip_jpeg(bytes, 1).is_some()
 }
 
 /// The EXIF orientation value (1-8) of a JPEG, 1 when absent.
@@ -83,8 +90,12 @@ pub fn strip_jpeg(bytes: &[u8], orientation: u8) -> Option<Vec<u8>> {
             exif_written = true;
         }
         if marker == 0xDA {
-            // Start of scan: the rest is image data (and later scans): copy it unchanged.
-            out.extend_from_slice(&bytes[pos..]);
+            // Start of scan: image data (and later scans) up to the end-of-image marker, copied
+            // unchanged. Inside scans a 0xFF byte is always followed by 0x00 or a restart
+            // marker, so the first FF D9 is the end of the image; whatever follows it (a motion
+            // photo's video, depth maps, other appended images) is left behind.
+            let end = bytes[pos..].windows(2).position(|w| w == [0xFF, 0xD9])? + pos + 2;
+            out.extend_from_slice(&bytes[pos..end]);
             return Some(out);
         }
         if keep_segment(marker, payload) {
@@ -146,6 +157,23 @@ mod tests {
                 assert!(!clean.windows(4).any(|w| w == b"Exif"));
             }
         }
+    }
+
+    #[test]
+    fn data_appended_after_the_image_is_dropped() {
+        let (mut tagged, _) = tagged_jpeg(1);
+        let plain_len = tagged.len();
+        tagged.extend_from_slice(b"ftypmp42 a motion photo video");
+        let clean = strip_jpeg(&tagged, 1).unwrap();
+        assert!(clean.ends_with(&[0xFF, 0xD9]) && clean.len() < plain_len);
+        assert!(!clean.windows(4).any(|w| w == b"mp42"));
+    }
+
+    #[test]
+    fn a_jpeg_cut_short_is_incomplete() {
+        let (tagged, _) = tagged_jpeg(1);
+        assert!(jpeg_is_complete(&tagged));
+        assert!(!jpeg_is_complete(&tagged[..tagged.len() / 2]));
     }
 
     #[test]

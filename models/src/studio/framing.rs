@@ -182,11 +182,19 @@ fn solve(bands: &Bands, above: f32, below: f32, outside: impl Fn(f32, f32) -> f3
         }
         None => 0.0,
     };
+    // The eye line and head size are searched a little inside their bands too: the hair top is
+    // measured again on the output, and an independent detection places the eyes a pixel or
+    // two differently.
+    let inner = |(a, b): (f32, f32), m: f32| (a + m * (b - a), b - m * (b - a));
+    let (eye_band, head_band) = (
+        inner(bands.eye_line, SAFETY / 2.0),
+        inner(bands.head, SAFETY / 2.0),
+    );
     let mut best = (mid(bands.eye_line), mid(bands.head), f32::MAX);
     for i in 0..=STEPS {
-        let eye = lerp(bands.eye_line, i as f32 / STEPS as f32);
+        let eye = lerp(eye_band, i as f32 / STEPS as f32);
         for j in 0..=STEPS {
-            let head = lerp(bands.head, j as f32 / STEPS as f32);
+            let head = lerp(head_band, j as f32 / STEPS as f32);
             let hair = eye - head * above / span;
             let chin = eye + head * below / span;
             let width = |(a, b): (f32, f32)| b - a;

@@ -57,7 +57,7 @@ pub mod variant;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use image::RgbImage;
+use image::{ImageFormat, RgbImage};
 
 pub use framing::Frame;
 pub use intake::Subject;
@@ -233,6 +233,9 @@ impl Generator for Studio {
 
     fn intake(&self, upload: &[u8]) -> Result<IntakeReport, IntakeError> {
         let decoded = decode(upload, &self.limits)?;
+        if decoded.format == ImageFormat::Jpeg && !clean::jpeg_is_complete(upload) {
+            return Err(DecodeError::Corrupt("the JPEG data ends before the end of the image".into()).into());
+        }
         let subject = intake::inspect(&self.vision.detector, &decoded.image).map_err(|e| match e {
             intake::InspectError::Refused(e) => e,
             // Only a bug or exhausted memory gets here; the user is asked to send again.

@@ -1,0 +1,656 @@
+//! The studio generator end to end on the fixture portraits: every style of the catalog, both
+//! framings. Sizes and aspect ratios are exact, each style's checklist passes, the face in the
+//! output is the input's face, an independent detection confirms the composition, and a second
+//! run gives the same bytes.
+//!
+//! One studio and one set of renders per test binary (`OnceLock`), so the suite stays quick.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use headshot_models::decode::{DecodeLimits, decode, encode_png};
+use headshot_models::studio::framing::{MASTER_BANDS, MASTER_SIZE, SQUARE_BANDS, SQUARE_SIZE};
+use headshot_models::studio::intake::refine;
+use headshot_models::studio::{OutputFormat, Studio, contact_sheet};
+use headshot_models::vision::{Face, Point};
+use headshot_models::{
+    Catalog, Crop, Framing, GenerateError, Generated, Generator, Mode, Output, Progress, Request, Style,
+};
+use image::imageops::{self, FilterType};
+use image::{GrayImage, RgbImage};
+
+const PHOTOS: [&str; 2] = ["astronaut.png", "grace_hopper.jpg"];
+
+fn studio() -> &'static Studio {
+    static STUDIO: OnceLock<Studio> = OnceLock::new();
+    STUDIO.get_or_init(|| Studio::load(None, DecodeLimits::default()).expect("run models/fetch.sh"))
+}
+
+fn fixture_bytes(name: &str) -> Vec<u8> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
+    std::fs::read(format!("{path}{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn decoded(bytes: &[u8]) -> RgbImage {
+    decode(bytes, &DecodeLimits::default()).unwrap().image
+}
+
+fn request(selfie: Vec<u8>, stem: &str, style: &Style, crop: Crop) -> Request {
+    Request {
+        selfies: vec![selfie],
+        primary: 0,
+        stem: stem.into(),
+        style: style.clone(),
+        crop,
+        variants: 1,
+        first_variant: 1,
+        seed: 7,
+    }
+}
+
+fn generate(studio: &Studio, request: &Request) -> Result<Generated, GenerateError> {
+    studio.generate(request, &mut |_| {}, &AtomicBool::new(false))
+}
+
+/// One fixture photo rendered in one style.
+struct Render {
+    photo: &'static str,
+    style: Style,
+    request: Request,
+    generated: Generated,
+}
+
+/// Every style on every fixture, both framings, rendered once per test binary.
+fn renders() -> &'static [Render] {
+    static RENDERS: OnceLock<Vec<Render>> = OnceLock::new();
+    RENDERS.get_or_init(|| {
+        let mut out = Vec::new();
+        for photo in PHOTOS {
+            let clean = studio().intake(&fixture_bytes(photo)).unwrap().clean;
+            let stem = photo.split('.').next().unwrap();
+            for style in Catalog::builtin().styles() {
+                let request = request(clean.clone(), stem, style, Crop::Both);
+                let generated =
+                    generate(studio(), &request).unwrap_or_else(|e| panic!("{photo} {}: {e}", style.name));
+                out.push(Render {
+                    photo,
+                    style: style.clone(),
+                    request,
+                    generated,
+                });
+            }
+        }
+        out
+    })
+}
+
+/// Every output decoded, with the faces an independent detection finds on it.
+fn detections() -> &'static [(String, RgbImage, Vec<Face>)] {
+    static DETECTIONS: OnceLock<Vec<(String, RgbImage, Vec<Face>)>> = OnceLock::new();
+    DETECTIONS.get_or_init(|| {
+        renders()
+            .iter()
+            .flat_map(|r| r.generated.outputs.iter().map(move |o| (r, o)))
+            .map(|(r, o)| {
+                let image = decoded(&o.bytes);
+                let faces = studio().vision().detector.detect(&image).unwrap();
+                (what(r, o), image, faces)
+            })
+            .collect()
+    })
+}
+
+/// The detection of output `o` of render `r`, which must hold exactly one face.
+fn detected(r: &Render, o: &Output) -> (&'static RgbImage, Face) {
+    let name = what(r, o);
+    let (_, image, faces) = detections().iter().find(|(n, ..)| *n == name).unwrap();
+    assert_eq!(faces.len(), 1, "{name}: {} faces", faces.len());
+    (image, faces[0])
+}
+
+fn what(r: &Render, o: &Output) -> String {
+    format!("{} {} {}", r.photo, r.style.name, o.file_name)
+}
+
+#[test]
+fn every_style_has_exact_sizes_and_passes_its_checklist() {
+    for r in renders() {
+        let g = &r.generated;
+        assert_eq!(g.engine, "studio");
+        assert_eq!(g.outputs.len(), 2, "{} {}", r.photo, r.style.name);
+        assert!(g.checklist.starts_with("Checklist "), "{}", g.checklist);
+        for o in &g.outputs {
+            let w = what(r, o);
+            let image = decoded(&o.bytes);
+            assert_eq!(image.dimensions(), (o.width, o.height), "{w}");
+            match o.framing {
+                Framing::Master => {
+                    assert_eq!(o.width * 5, o.height * 4, "{w}: not 4:5");
+                    assert!(o.width <= MASTER_SIZE.0 && o.height <= MASTER_SIZE.1, "{w}");
+                }
+                Framing::Square => {
+                    assert_eq!(o.width, o.height, "{w}: not square");
+                    assert!(o.width <= SQUARE_SIZE.0, "{w}");
+                }
+            }
+            let crop = if o.framing == Framing::Master {
+                "4x5"
+            } else {
+                "1x1"
+            };
+            let stem = r.photo.split('.').next().unwrap();
+            assert_eq!(o.file_name, format!("{stem}-{}-{crop}.jpg", r.style.name));
+            assert_eq!(o.mime, "image/jpeg");
+            let failed: Vec<_> = o.checks.iter().filter(|c| !c.pass).collect();
+            assert!(failed.is_empty(), "{w}: {failed:?}");
+            let names: Vec<&str> = o.checks.iter().map(|c| c.name.as_str()).collect();
+            for always in ["single_face", "eye_line", "head_ratio", "centring", "sharpness"] {
+                assert!(names.contains(&always), "{w}: no {always}");
+            }
+            let headshot_only = [
+                "backdrop_brightness",
+                "backdrop_uniformity",
+                "light_balance",
+                "yaw",
+            ];
+            for name in headshot_only {
+                assert_eq!(
+                    names.contains(&name),
+                    r.style.mode == Mode::Headshot,
+                    "{w}: {name}"
+                );
+            }
+            assert!(!o.bytes.windows(4).any(|w| w == b"Exif"), "{w}: metadata");
+        }
+    }
+}
+
+#[test]
+fn the_checklist_serialises_to_json() {
+    let o = &renders()[0].generated.outputs[0];
+    let json = serde_json::to_value(&o.checks).unwrap();
+    let eye = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "eye_line")
+        .unwrap();
+    assert!(eye["value"].as_f64().unwrap() > 30.0);
+    assert_eq!(eye["threshold"], "36%..42%");
+    assert_eq!(eye["pass"], true);
+}
+
+#[test]
+fn small_sources_are_said_and_never_enlarged_past_two() {
+    for r in renders() {
+        for o in &r.generated.outputs {
+            let upscale = o.checks.iter().find(|c| c.name == "upscale").unwrap();
+            assert!(upscale.value <= 2.0 + 1e-3, "{}", what(r, o));
+        }
+        // The astronaut's head is about 170 pixels: its master cannot reach 1024x1280.
+        if r.photo == "astronaut.png" {
+            assert!(
+                r.generated.checklist.contains("small source"),
+                "{}",
+                r.generated.checklist
+            );
+        }
+    }
+}
+
+/// A small change of the similarity that cuts a chip: offset in chip pixels, scale, angle.
+#[derive(Clone, Copy)]
+struct Nudge {
+    dx: f32,
+    dy: f32,
+    scale: f32,
+    degrees: f32,
+}
+
+const NO_NUDGE: Nudge = Nudge {
+    dx: 0.0,
+    dy: 0.0,
+    scale: 1.0,
+    degrees: 0.0,
+};
+
+/// `image` in grey, shrunk (with a proper filter) so that the face's eyes are about 24 pixels
+/// apart as on the chips, and the face scaled with it: chips then sample without aliasing.
+fn prepared(image: &RgbImage, face: &Face) -> (GrayImage, Face) {
+    let grey = imageops::grayscale(image);
+    let l = face.landmarks;
+    let f = 24.0 / l.left_eye.distance(l.right_eye);
+    if f >= 1.0 {
+        return (grey, *face);
+    }
+    let (w, h) = (
+        (grey.width() as f32 * f).round() as u32,
+        (grey.height() as f32 * f).round() as u32,
+    );
+    let small = imageops::resize(&grey, w, h, FilterType::Triangle);
+    let (sx, sy) = (w as f32 / grey.width() as f32, h as f32 / grey.height() as f32);
+    (small, face.scaled(sx, sy))
+}
+
+/// Where the five landmarks go on a 64x64 chip (eyes, nose tip, mouth corners).
+const TEMPLATE: [(f32, f32); 5] = [
+    (20.0, 26.0),
+    (44.0, 26.0),
+    (32.0, 38.0),
+    (23.0, 48.0),
+    (41.0, 48.0),
+];
+
+/// A 64x64 grey chip of a face, sampled bilinearly from `grey` through the similarity that
+/// best maps its five landmarks onto [`TEMPLATE`] (least squares, so one landmark's error is
+/// shared out), moved by `nudge`.
+fn face_chip(grey: &GrayImage, face: &Face, nudge: Nudge) -> Vec<f32> {
+    const SIDE: usize = 64;
+    let points = face.landmarks.to_array();
+    let n = points.len() as f32;
+    let (px, py) = (
+        points.iter().map(|p| p.x).sum::<f32>() / n,
+        points.iter().map(|p| p.y).sum::<f32>() / n,
+    );
+    let (tx, ty) = (
+        TEMPLATE.iter().map(|t| t.0).sum::<f32>() / n,
+        TEMPLATE.iter().map(|t| t.1).sum::<f32>() / n,
+    );
+    // Chip -> photo as complex numbers: p = a (t - tc) + pc, a fitted by least squares.
+    let (mut re, mut im, mut norm) = (0.0, 0.0, 0.0);
+    for (p, t) in points.iter().zip(TEMPLATE) {
+        let (wx, wy) = (t.0 - tx, t.1 - ty);
+        let (zx, zy) = (p.x - px, p.y - py);
+        re += wx * zx + wy * zy;
+        im += wx * zy - wy * zx;
+        norm += wx * wx + wy * wy;
+    }
+    let (scale, angle) = (
+        (re.hypot(im) / norm) * nudge.scale,
+        im.atan2(re) + nudge.degrees.to_radians(),
+    );
+    let (c, s) = (scale * angle.cos(), scale * angle.sin());
+    let mut chip = Vec::with_capacity(SIDE * SIDE);
+    for v in 0..SIDE {
+        for u in 0..SIDE {
+            let (a, b) = (u as f32 + 0.5 - tx + nudge.dx, v as f32 + 0.5 - ty + nudge.dy);
+            let p = Point::new(px + c * a - s * b, py + s * a + c * b);
+            chip.push(bilinear(grey, p.x - 0.5, p.y - 0.5));
+        }
+    }
+    chip
+}
+
+/// The best SSIM of `target` against chips of `face` in `grey` over small nudges: two
+/// detections of one face place the eyes a pixel or two apart, so the chips are registered
+/// before they are compared (translation first, then scale and angle).
+fn registered_ssim(grey: &GrayImage, face: &Face, target: &[f32]) -> f32 {
+    let score = |n: Nudge| ssim(&face_chip(grey, face, n), target);
+    let mut best = (NO_NUDGE, score(NO_NUDGE));
+    let consider = |n: Nudge, best: &mut (Nudge, f32)| {
+        let s = score(n);
+        if s > best.1 {
+            *best = (n, s);
+        }
+    };
+    for dy in -3..=3 {
+        for dx in -3..=3 {
+            let n = Nudge {
+                dx: dx as f32,
+                dy: dy as f32,
+                ..NO_NUDGE
+            };
+            consider(n, &mut best);
+        }
+    }
+    let base = best.0;
+    for i in -2..=2 {
+        for degrees in [-3.0, 0.0, 3.0] {
+            let scale = 1.0 + 0.03 * i as f32;
+            consider(
+                Nudge {
+                    scale,
+                    degrees,
+                    ..base
+                },
+                &mut best,
+            );
+        }
+    }
+    let base = best.0;
+    for dy in -1..=1 {
+        for dx in -1..=1 {
+            let n = Nudge {
+                dx: base.dx + 0.5 * dx as f32,
+                dy: base.dy + 0.5 * dy as f32,
+                ..base
+            };
+            consider(n, &mut best);
+        }
+    }
+    best.1
+}
+
+fn bilinear(grey: &GrayImage, x: f32, y: f32) -> f32 {
+    let (w, h) = (grey.width() as f32, grey.height() as f32);
+    let (x, y) = (x.clamp(0.0, w - 1.0), y.clamp(0.0, h - 1.0));
+    let (x0, y0) = (x.floor() as u32, y.floor() as u32);
+    let (x1, y1) = ((x0 + 1).min(grey.width() - 1), (y0 + 1).min(grey.height() - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let p = |x, y| f32::from(grey.get_pixel(x, y)[0]);
+    let top = p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx;
+    let bottom = p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// Mean SSIM over 8x8 windows (stride 4) of two 64x64 chips, each first normalised to the
+/// same mean and contrast: the studio relights the face on purpose, the structure must stay.
+fn ssim(a: &[f32], b: &[f32]) -> f32 {
+    let norm = |v: &[f32]| {
+        let n = v.len() as f32;
+        let mean = v.iter().sum::<f32>() / n;
+        let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n)
+            .sqrt()
+            .max(1e-3);
+        v.iter()
+            .map(|x| 0.5 + 0.15 * (x - mean) / std)
+            .collect::<Vec<f32>>()
+    };
+    let (a, b) = (norm(a), norm(b));
+    let (c1, c2) = (0.01f32.powi(2), 0.03f32.powi(2));
+    let mut total = 0.0;
+    let mut windows = 0;
+    for y in (0..=56).step_by(4) {
+        for x in (0..=56).step_by(4) {
+            let idx = |i: usize| (y + i / 8) * 64 + x + i % 8;
+            let (mut ma, mut mb) = (0.0, 0.0);
+            for i in 0..64 {
+                ma += a[idx(i)];
+                mb += b[idx(i)];
+            }
+            ma /= 64.0;
+            mb /= 64.0;
+            let (mut va, mut vb, mut cov) = (0.0, 0.0, 0.0);
+            for i in 0..64 {
+                let (da, db) = (a[idx(i)] - ma, b[idx(i)] - mb);
+                va += da * da;
+                vb += db * db;
+                cov += da * db;
+            }
+            let (va, vb, cov) = (va / 63.0, vb / 63.0, cov / 63.0);
+            total += ((2.0 * ma * mb + c1) * (2.0 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2));
+            windows += 1;
+        }
+    }
+    total / windows as f32
+}
+
+/// The roll of `face` measured again on an upright crop of it: the detector's landmarks
+/// carry a few degrees of bias on a whole frame, much less on a centred upright face.
+fn upright_roll(image: &RgbImage, face: &Face) -> f32 {
+    refine(&studio().vision().detector, image, face)
+        .unwrap()
+        .landmarks
+        .roll_degrees()
+}
+
+fn only_face(image: &RgbImage, what: &str) -> Face {
+    let faces = studio().vision().detector.detect(image).unwrap();
+    assert_eq!(faces.len(), 1, "{what}: {} faces", faces.len());
+    faces[0]
+}
+
+#[test]
+fn the_face_in_every_output_is_the_input_face() {
+    let inputs: Vec<(GrayImage, Face)> = PHOTOS
+        .iter()
+        .map(|p| {
+            let image = decoded(&fixture_bytes(p));
+            let face = only_face(&image, p);
+            prepared(&image, &face)
+        })
+        .collect();
+    // The measure tells people apart: the two fixture faces score low against each other.
+    let astronaut = face_chip(&inputs[0].0, &inputs[0].1, NO_NUDGE);
+    let strangers = registered_ssim(&inputs[1].0, &inputs[1].1, &astronaut);
+    assert!(strangers < 0.5, "different people score {strangers}");
+    for r in renders() {
+        let own = PHOTOS.iter().position(|p| *p == r.photo).unwrap();
+        for o in &r.generated.outputs {
+            let (image, face) = detected(r, o);
+            let (grey, face) = prepared(image, &face);
+            let chip = face_chip(&grey, &face, NO_NUDGE);
+            let (grey, input_face) = &inputs[own];
+            let same = registered_ssim(grey, input_face, &chip);
+            let (grey, input_face) = &inputs[1 - own];
+            let other = registered_ssim(grey, input_face, &chip);
+            // The studio relights the face (exposure, fill, contrast), and JPEG and enlarging
+            // soften it a little: the same face scores 0.79-0.95 here, another person 0.33-0.37.
+            assert!(same > 0.75, "{}: SSIM with the input face {same}", what(r, o));
+            assert!(same > other + 0.35, "{}: {same} vs {other}", what(r, o));
+        }
+    }
+}
+
+#[test]
+fn an_independent_detection_confirms_the_composition() {
+    // Generous tolerances: another detection of the same face moves its landmarks a little.
+    const SLACK: f32 = 0.03;
+    for r in renders() {
+        for o in &r.generated.outputs {
+            let (image, face) = detected(r, o);
+            let (w, h) = (o.width as f32, o.height as f32);
+            let l = face.landmarks;
+            let eye_line = (l.left_eye.y + l.right_eye.y) / 2.0 / h;
+            let band = match o.framing {
+                Framing::Master => MASTER_BANDS.eye_line,
+                Framing::Square => SQUARE_BANDS.eye_line,
+            };
+            assert!(
+                eye_line > band.0 - SLACK && eye_line < band.1 + SLACK,
+                "{}: eye line at {eye_line}",
+                what(r, o)
+            );
+            let centre = (face.bbox.center().x + (l.left_eye.x + l.right_eye.x) / 2.0) / 2.0;
+            let off = (centre / w - 0.5).abs();
+            assert!(off < 0.03 + SLACK, "{}: face centre off by {off}", what(r, o));
+            let roll = upright_roll(image, &face);
+            assert!(roll.abs() < 3.0, "{}: roll {roll}", what(r, o));
+            // Head (box) height against the frame: tight, but the whole head fits.
+            let head = face.bbox.height / h;
+            assert!((0.2..0.6).contains(&head), "{}: face box {head}", what(r, o));
+        }
+    }
+}
+
+#[test]
+fn rendering_twice_gives_identical_bytes() {
+    for r in renders() {
+        let again = generate(studio(), &r.request).unwrap();
+        assert_eq!(again.outputs.len(), r.generated.outputs.len());
+        for (a, b) in again.outputs.iter().zip(&r.generated.outputs) {
+            assert_eq!(a.file_name, b.file_name);
+            assert!(a.bytes == b.bytes, "{}: bytes differ", what(r, b));
+            assert_eq!(a.checks, b.checks);
+        }
+        assert_eq!(again.checklist, r.generated.checklist);
+    }
+}
+
+#[test]
+fn variants_are_numbered_variations_of_the_style() {
+    let clean = studio().intake(&fixture_bytes("astronaut.png")).unwrap().clean;
+    let catalog = Catalog::builtin();
+    for style in ["executive", "dramatic"] {
+        let style = catalog.get(style).unwrap();
+        let mut request = request(clean.clone(), "me", style, Crop::Master);
+        request.variants = 3;
+        request.first_variant = 2;
+        let g = generate(studio(), &request).unwrap();
+        let names: Vec<&str> = g.outputs.iter().map(|o| o.file_name.as_str()).collect();
+        let n = &style.name;
+        assert_eq!(
+            names,
+            [
+                format!("me-{n}-4x5-v2.jpg"),
+                format!("me-{n}-4x5-v3.jpg"),
+                format!("me-{n}-4x5-v4.jpg")
+            ]
+        );
+        for (i, a) in g.outputs.iter().enumerate() {
+            assert_eq!(a.variant, i as u32 + 2);
+            assert!(a.checks.iter().all(|c| c.pass), "{}: {:?}", a.file_name, a.checks);
+            for b in &g.outputs[i + 1..] {
+                assert!(a.bytes != b.bytes, "{} = {}", a.file_name, b.file_name);
+            }
+        }
+    }
+}
+
+#[test]
+fn progress_covers_every_stage_and_cancel_stops_between_them() {
+    let clean = studio().intake(&fixture_bytes("astronaut.png")).unwrap().clean;
+    let request = request(clean, "me", Catalog::builtin().default_style(), Crop::Both);
+    let mut seen: Vec<Progress> = Vec::new();
+    studio()
+        .generate(&request, &mut |p| seen.push(p), &AtomicBool::new(false))
+        .unwrap();
+    let stages: Vec<&str> = seen.iter().map(|p| p.stage.as_str()).collect();
+    assert_eq!(
+        stages,
+        [
+            "decode", "detect", "segment", "frame", "light", "backdrop", "check", "encode", "light",
+            "backdrop", "check", "encode"
+        ]
+    );
+    assert!(seen.iter().all(|p| p.step >= 1 && p.step <= p.steps));
+    assert_eq!((seen[11].step, seen[11].steps), (2, 2));
+
+    let cancel = AtomicBool::new(false);
+    let mut stages_run = 0;
+    let result = studio().generate(
+        &request,
+        &mut |p| {
+            stages_run += 1;
+            if p.stage == "segment" {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        },
+        &cancel,
+    );
+    assert_eq!(result.unwrap_err(), GenerateError::Cancelled);
+    assert_eq!(stages_run, 3, "stopped right after the stage that saw the flag");
+    let already = AtomicBool::new(true);
+    let result = studio().generate(&request, &mut |_| panic!("no stage may run"), &already);
+    assert_eq!(result.unwrap_err(), GenerateError::Cancelled);
+}
+
+#[test]
+fn a_large_source_gives_full_size_outputs() {
+    let grace = decoded(&fixture_bytes("grace_hopper.jpg"));
+    let large = imageops::resize(&grace, 1536, 1800, FilterType::CatmullRom);
+    let request = request(
+        encode_png(&large),
+        "large",
+        Catalog::builtin().default_style(),
+        Crop::Both,
+    );
+    let g = generate(studio(), &request).unwrap();
+    let sizes: Vec<(u32, u32)> = g.outputs.iter().map(|o| (o.width, o.height)).collect();
+    assert_eq!(sizes, [MASTER_SIZE, SQUARE_SIZE]);
+    assert!(!g.checklist.contains("small source"), "{}", g.checklist);
+    for o in &g.outputs {
+        assert!(o.checks.iter().all(|c| c.pass), "{}: {:?}", o.file_name, o.checks);
+    }
+}
+
+#[test]
+fn a_rolled_selfie_comes_out_level() {
+    let astronaut = decoded(&fixture_bytes("astronaut.png"));
+    // Rotate by 12 degrees about the centre, on a copy large enough to keep the head.
+    let t = 12f32.to_radians();
+    let rolled = RgbImage::from_fn(512, 512, |x, y| {
+        let (dx, dy) = (x as f32 - 256.0, y as f32 - 256.0);
+        let (sx, sy) = (
+            256.0 + t.cos() * dx + t.sin() * dy,
+            256.0 - t.sin() * dx + t.cos() * dy,
+        );
+        let (sx, sy) = (sx.clamp(0.0, 511.0) as u32, sy.clamp(0.0, 511.0) as u32);
+        *astronaut.get_pixel(sx, sy)
+    });
+    let before = upright_roll(&rolled, &only_face(&rolled, "rolled input"));
+    assert!(before.abs() > 10.0, "the input is rolled by {before}");
+    let request = request(
+        encode_png(&rolled),
+        "rolled",
+        Catalog::builtin().default_style(),
+        Crop::Master,
+    );
+    let g = generate(studio(), &request).unwrap();
+    let image = decoded(&g.outputs[0].bytes);
+    let after = upright_roll(&image, &only_face(&image, "rolled output"));
+    assert!(after.abs() < 3.0, "roll {before} became {after}");
+}
+
+#[test]
+fn a_tight_selfie_is_extended_with_the_backdrop() {
+    // Cut just under the chin: the frame must reach past the photo; the cut body fades into
+    // the backdrop and the bottom of the frame is backdrop.
+    let astronaut = decoded(&fixture_bytes("astronaut.png"));
+    let tight = imageops::crop_imm(&astronaut, 96, 0, 320, 215).to_image();
+    let catalog = Catalog::builtin();
+    let style = catalog.get("medical").unwrap();
+    let request = request(encode_png(&tight), "tight", style, Crop::Master);
+    let g = generate(studio(), &request).unwrap();
+    let o = &g.outputs[0];
+    assert!(o.checks.iter().all(|c| c.pass), "{:?}", o.checks);
+    let image = decoded(&o.bytes);
+    let backdrop = image::Rgb(style.backdrop.rgb()[0]);
+    let bottom = image.get_pixel(o.width / 2, o.height - 2);
+    let distance: i32 = (0..3)
+        .map(|c| (i32::from(bottom[c]) - i32::from(backdrop[c])).abs())
+        .sum();
+    assert!(distance < 12, "bottom {bottom:?}, backdrop {backdrop:?}");
+}
+
+#[test]
+fn png_output_and_square_only_requests() {
+    let clean = studio().intake(&fixture_bytes("astronaut.png")).unwrap().clean;
+    let studio = Studio::load(None, DecodeLimits::default())
+        .unwrap()
+        .with_format(OutputFormat::Png);
+    let catalog = Catalog::builtin();
+    let request = request(clean, "me", catalog.get("tech").unwrap(), Crop::Square);
+    let g = generate(&studio, &request).unwrap();
+    assert_eq!(g.outputs.len(), 1);
+    let o = &g.outputs[0];
+    assert_eq!((o.framing, o.mime.as_str()), (Framing::Square, "image/png"));
+    assert_eq!(o.file_name, "me-tech-1x1.png");
+    assert!(o.bytes.starts_with(b"\x89PNG"));
+}
+
+#[test]
+fn missing_weights_name_the_fetch_script() {
+    let empty = tempfile::tempdir().unwrap();
+    let err = Studio::load(Some(empty.path()), DecodeLimits::default()).unwrap_err();
+    assert!(err.to_string().contains("models/fetch.sh"), "{err}");
+}
+
+#[test]
+fn a_contact_sheet_holds_every_output() {
+    let tiles: Vec<(String, RgbImage)> = renders()
+        .iter()
+        .filter(|r| r.photo == "astronaut.png")
+        .flat_map(|r| {
+            r.generated
+                .outputs
+                .iter()
+                .map(|o| (o.file_name.clone(), decoded(&o.bytes)))
+        })
+        .collect();
+    assert_eq!(tiles.len(), 2 * Catalog::builtin().styles().len());
+    let sheet = contact_sheet(&tiles, 120);
+    // Five columns (ceil(sqrt(24))), five rows of 120-pixel-wide tiles.
+    assert_eq!(sheet.width(), 8 + 5 * (120 + 8));
+    assert!(sheet.height() > 5 * 150);
+}
