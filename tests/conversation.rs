@@ -405,3 +405,65 @@ async fn a_redelivered_photo_message_makes_no_second_job() {
     assert_eq!(h.front.texts("15").len(), 1, "one acknowledgement");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn photos_over_the_platform_photo_limits_are_sent_as_files() {
+    let h = Harness::start(config(false), fast()).await;
+    h.front.limits.lock().unwrap().photo_bytes = 100;
+    h.photo("16", selfie(90)).await;
+    h.front
+        .wait_until("buttons", |f| {
+            f.buttons("16").iter().any(|b| b.data.starts_with("reroll:"))
+        })
+        .await;
+    assert!(h.front.albums("16").is_empty(), "nothing fits as a photo");
+    assert_eq!(h.front.files("16").len(), 2, "both images arrive as files");
+    assert!(
+        h.front.texts("16").iter().any(|t| t.contains("Corporate")),
+        "the caption still arrives"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_group_member_can_have_results_delivered_privately() {
+    let h = Harness::start(config(false), fast()).await;
+    let in_group = |event| headshot::Inbound {
+        user: user("17"),
+        chat: headshot::ChatRef {
+            is_group: true,
+            ..headshot::ChatRef::private(headshot::Platform::Telegram, "group-1")
+        },
+        event,
+    };
+    h.service
+        .handle(in_group(Event::Command {
+            name: "delivery".into(),
+            args: "private".into(),
+        }))
+        .await;
+    assert!(h.front.texts("group-1")[0].contains("private chat"));
+    let upload = headshot::Upload {
+        bytes: selfie(90),
+        file_name: None,
+        message_id: Some("g1".into()),
+    };
+    h.service
+        .handle(in_group(Event::Photos {
+            uploads: vec![upload],
+            caption: None,
+        }))
+        .await;
+    h.front
+        .wait_until("private album", |f| !f.albums("17").is_empty())
+        .await;
+    assert!(
+        h.front.albums("group-1").is_empty(),
+        "nothing is posted in the group"
+    );
+    assert!(
+        h.front.texts("group-1").iter().any(|t| t.starts_with("Queued")),
+        "the status stays in the group"
+    );
+    h.shutdown().await;
+}

@@ -129,7 +129,7 @@ pub enum Record {
 /// A front end that records every send and edit, and fails on demand.
 pub struct Recorder {
     pub platform: Platform,
-    pub limits: Limits,
+    pub limits: Mutex<Limits>,
     pub records: Mutex<Vec<Record>>,
     pub failures: Mutex<VecDeque<SendError>>,
     pub blocked: Mutex<Vec<String>>,
@@ -141,10 +141,10 @@ impl Recorder {
     pub fn new(platform: Platform) -> Arc<Recorder> {
         Arc::new(Recorder {
             platform,
-            limits: Limits {
+            limits: Mutex::new(Limits {
                 edit_interval: Duration::from_millis(10),
                 ..Limits::TELEGRAM
-            },
+            }),
             records: Mutex::new(Vec::new()),
             failures: Mutex::new(VecDeque::new()),
             blocked: Mutex::new(Vec::new()),
@@ -284,7 +284,7 @@ impl FrontEnd for Recorder {
     }
 
     fn limits(&self) -> Limits {
-        self.limits
+        *self.limits.lock().unwrap()
     }
 
     async fn send(&self, chat: &ChatRef, message: Outbound) -> Result<Option<MessageId>, SendError> {
