@@ -326,6 +326,9 @@ pub fn intake_refusal(err: &IntakeError) -> String {
         IntakeError::HeadTurned { .. } => {
             "Your head is turned too far. Face the camera and try again.".into()
         }
+        IntakeError::Internal(_) => {
+            "Sorry, I couldn't check that photo just now. Please send it again.".into()
+        }
     }
 }
 

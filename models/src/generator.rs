@@ -48,6 +48,9 @@ pub enum IntakeError {
     /// The face is blown out.
     #[error("the photo is overexposed")]
     BlownOut,
+    /// The checks themselves failed (a model error, out of memory): not the photo's fault.
+    #[error("the photo could not be checked: {0}")]
+    Internal(String),
     /// The head is turned too far from the camera.
     #[error("the head is turned too far ({degrees:.0} degrees)")]
     HeadTurned {

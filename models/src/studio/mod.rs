@@ -239,9 +239,7 @@ impl Generator for Studio {
         let subject = intake::inspect(&self.vision.detector, &decoded.image).map_err(|e| match e {
             intake::InspectError::Refused(e) => e,
             // Only a bug or exhausted memory gets here; the user is asked to send again.
-            intake::InspectError::Vision(e) => {
-                IntakeError::Decode(DecodeError::Corrupt(format!("face detection failed: {e}")))
-            }
+            intake::InspectError::Vision(e) => IntakeError::Internal(format!("face detection failed: {e}")),
         })?;
         Ok(IntakeReport {
             width: subject.width,
