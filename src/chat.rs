@@ -182,6 +182,9 @@ pub struct Limits {
     pub album_max: usize,
     /// Minimum interval between edits of one message.
     pub edit_interval: Duration,
+    /// Photos reach the user as sent (no recompression), so full-quality files after the
+    /// album would only repeat them (Discord, web).
+    pub photos_are_originals: bool,
 }
 
 impl Limits {
@@ -194,6 +197,18 @@ impl Limits {
         text_max: 4096,
         album_max: 10,
         edit_interval: Duration::from_secs(1),
+        photos_are_originals: false,
+    };
+    /// The local web chat: the browser shows any size; edits are cheap.
+    pub const WEB: Limits = Limits {
+        photo_bytes: 50 * 1024 * 1024,
+        file_bytes: 50 * 1024 * 1024,
+        photo_dimensions: 20_000,
+        caption_max: 4000,
+        text_max: 8000,
+        album_max: 10,
+        edit_interval: Duration::from_millis(250),
+        photos_are_originals: true,
     };
     /// Discord's default limits.
     pub const DISCORD: Limits = Limits {
@@ -204,6 +219,7 @@ impl Limits {
         text_max: 2000,
         album_max: 10,
         edit_interval: Duration::from_secs(1),
+        photos_are_originals: true,
     };
 }
 

@@ -134,6 +134,14 @@ pub struct WebConfig {
     pub enabled: bool,
     /// Address to bind.
     pub bind: std::net::SocketAddr,
+    /// Allow a non-loopback `bind` (then [`WebConfig::access_token`] is required).
+    pub allow_remote: bool,
+    /// Token a browser must present once (`?access=TOKEN`) before using the chat; from
+    /// `HEADSHOT_WEB_TOKEN` only. Required when the chat listens beyond loopback.
+    pub access_token: Option<String>,
+    /// Token of the operator page and its API; from `HEADSHOT_ADMIN_TOKEN` only. Without it
+    /// `/admin` answers 403.
+    pub admin_token: Option<String>,
 }
 
 /// Log output format.
@@ -251,6 +259,7 @@ struct RawPlatform {
 struct RawWeb {
     enabled: Option<bool>,
     bind: Option<String>,
+    allow_remote: Option<bool>,
 }
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -441,6 +450,46 @@ impl Config {
                 "write host:port, e.g. 127.0.0.1:8080",
             )
         })?;
+        let web = WebConfig {
+            enabled: env_str("HEADSHOT_WEB_ENABLED")
+                .map(|v| !matches!(v.as_str(), "0" | "false" | "no" | "off"))
+                .or(raw.web.enabled)
+                .unwrap_or(true),
+            bind,
+            allow_remote: raw.web.allow_remote.unwrap_or(false),
+            access_token: env_str("HEADSHOT_WEB_TOKEN"),
+            admin_token: env_str("HEADSHOT_ADMIN_TOKEN"),
+        };
+        if web.enabled && !bind.ip().is_loopback() {
+            if !web.allow_remote {
+                return Err(invalid(
+                    "web.bind",
+                    &format!("`{bind}` is reachable from other machines"),
+                    "bind 127.0.0.1, or set web.allow_remote = true and HEADSHOT_WEB_TOKEN",
+                ));
+            }
+            if web.access_token.is_none() {
+                return Err(invalid(
+                    "HEADSHOT_WEB_TOKEN",
+                    "web.allow_remote needs an access token",
+                    "set HEADSHOT_WEB_TOKEN to a long random string and share the link ?access=TOKEN",
+                ));
+            }
+        }
+        for (key, token) in [
+            ("HEADSHOT_WEB_TOKEN", &web.access_token),
+            ("HEADSHOT_ADMIN_TOKEN", &web.admin_token),
+        ] {
+            if let Some(t) = token
+                && t.len() < 16
+            {
+                return Err(invalid(
+                    key,
+                    "shorter than 16 characters",
+                    "use a long random string",
+                ));
+            }
+        }
         Ok(Config {
             data_dir,
             jobs,
@@ -451,10 +500,7 @@ impl Config {
             access,
             telegram,
             discord,
-            web: WebConfig {
-                enabled: raw.web.enabled.unwrap_or(true),
-                bind,
-            },
+            web,
             log_format,
             weights_dir: env_str("HEADSHOT_WEIGHTS_DIR")
                 .map(PathBuf::from)

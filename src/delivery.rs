@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::chat::{Attachment, Button, ChatAction, ChatRef, Limits, Outbound, SendError};
 use crate::job::{Delivery, Job, JobState, OutboxEntry};
+use crate::metrics::ErrorKind;
 use crate::service::Inner;
 use crate::store::{StoreError, outbox_key};
 use crate::text;
@@ -102,6 +103,8 @@ impl Inner {
                 .send(&entry.chat, Outbound::Action(ChatAction::UploadPhoto))
                 .await;
         }
+        let platform = entry.chat.platform;
+        let sending = std::time::Instant::now();
         for (index, part) in parts.into_iter().enumerate().skip(entry.sent_parts as usize) {
             match frontend.send(&entry.chat, part).await {
                 Ok(_) => {
@@ -109,6 +112,11 @@ impl Inner {
                     self.store.update_entry(&entry)?;
                 }
                 Err(SendError::Transient { retry_after, detail }) => {
+                    let kind = match retry_after {
+                        Some(_) => ErrorKind::RateLimited,
+                        None => ErrorKind::Transient,
+                    };
+                    self.metrics.platform_error(platform, kind);
                     let now = self.clock.now_ms();
                     entry.attempts += 1;
                     if now.saturating_sub(entry.created_ms)
@@ -123,10 +131,14 @@ impl Inner {
                     return self.store.update_entry(&entry);
                 }
                 Err(SendError::Permanent(reason)) => {
+                    self.metrics.platform_error(platform, ErrorKind::Permanent);
                     tracing::info!(job = %entry.job, %reason, "delivery impossible; not retrying");
                     return self.abandon(entry, job, reason);
                 }
             }
+        }
+        if entry.what == Delivery::Results {
+            self.metrics.delivery.observe(sending.elapsed());
         }
         let finished = job.filter(|_| entry.what == Delivery::Results).map(|mut job| {
             job.state = JobState::Delivered;
@@ -219,7 +231,7 @@ impl Inner {
                 buttons: Vec::new(),
             });
         }
-        if self.config.delivery.send_documents || too_big_for_photo {
+        if (self.config.delivery.send_documents && !limits.photos_are_originals) || too_big_for_photo {
             push_files(&mut parts, all, limits, None);
         }
         parts.push(Outbound::Text {

@@ -14,6 +14,7 @@
 //! - [`config`]: TOML plus environment, validated once.
 //! - [`text`]: every user-facing string.
 //! - [`clock`]: time behind a trait.
+//! - [`metrics`]: histograms, error counters and running jobs for the operator page.
 //!
 //! Dependency direction: front ends -> this crate -> `headshot-models`.
 
@@ -24,6 +25,7 @@ pub mod control;
 pub mod conversation;
 mod delivery;
 pub mod job;
+pub mod metrics;
 pub mod retention;
 pub mod scheduler;
 pub mod service;

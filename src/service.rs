@@ -55,6 +55,7 @@ pub(crate) struct Inner {
     pub durations: Mutex<VecDeque<u64>>,
     pub accepting: AtomicBool,
     pub shutting_down: AtomicBool,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Service {
@@ -84,6 +85,7 @@ impl Service {
                 durations: Mutex::new(VecDeque::new()),
                 accepting: AtomicBool::new(true),
                 shutting_down: AtomicBool::new(false),
+                metrics: crate::metrics::Metrics::default(),
             }),
         }
     }
@@ -131,6 +133,122 @@ impl Service {
     /// Takes photos again.
     pub fn resume(&self) {
         *self.inner.paused.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The operator's snapshot: queue, running jobs, durations, jobs by platform and state,
+    /// recent failures. Scans the job records, so it costs O(jobs held).
+    pub fn overview(&self) -> Result<crate::metrics::Overview, StoreError> {
+        use crate::metrics::{DurationSummary, Failure, GeneratorInfo, Overview, RECENT, RECENT_FAILURES};
+        let jobs = self.inner.store.all_jobs()?;
+        let mut platforms = std::collections::BTreeMap::new();
+        let mut states = std::collections::BTreeMap::new();
+        for p in [Platform::Telegram, Platform::Discord, Platform::Web] {
+            platforms.insert(crate::metrics::platform_name(p), 0);
+        }
+        for state in [
+            "pending",
+            "queued",
+            "running",
+            "generated",
+            "delivered",
+            "failed",
+            "cancelled",
+        ] {
+            states.insert(state.to_string(), 0);
+        }
+        let mut finished: Vec<(u64, u64)> = Vec::new();
+        let mut failures = Vec::new();
+        for job in &jobs {
+            *platforms
+                .entry(crate::metrics::platform_name(job.chat.platform))
+                .or_default() += 1;
+            let state = serde_json::to_value(job.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            *states.entry(state).or_default() += 1;
+            if let (Some(ms), Some(at)) = (job.generation_ms, job.finished_ms) {
+                finished.push((at, ms));
+            }
+            if job.state == JobState::Failed {
+                failures.push(Failure {
+                    job: job.id.clone(),
+                    user: job.user.to_string(),
+                    platform: job.chat.platform,
+                    reason: job.failure.clone().unwrap_or_default(),
+                    at_ms: job.finished_ms.unwrap_or(job.updated_ms),
+                });
+            }
+        }
+        finished.sort_unstable_by(|a, b| b.cmp(a));
+        failures.sort_by_key(|f| std::cmp::Reverse(f.at_ms));
+        failures.truncate(RECENT_FAILURES);
+        Ok(Overview {
+            paused: self
+                .inner
+                .paused
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            queue: self.queue_stats(),
+            running: self.inner.metrics.running(),
+            durations: DurationSummary::of(finished.iter().take(RECENT).map(|(_, ms)| *ms).collect()),
+            platforms,
+            states,
+            failures,
+            generator: GeneratorInfo {
+                loaded: true,
+                name: self.inner.generator.name().to_string(),
+            },
+            now_ms: self.inner.clock.now_ms(),
+        })
+    }
+
+    /// The counters and gauges in Prometheus text format (for `/metrics`).
+    pub fn prometheus(&self) -> Result<String, StoreError> {
+        use std::fmt::Write as _;
+        let overview = self.overview()?;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP headshot_jobs Jobs held in the store, by state.\n# TYPE headshot_jobs gauge"
+        );
+        for (state, n) in &overview.states {
+            let _ = writeln!(out, "headshot_jobs{{state=\"{state}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP headshot_queue_depth Jobs waiting for a generation slot.\n# TYPE headshot_queue_depth gauge\n\
+             headshot_queue_depth {}\n\
+             # HELP headshot_running_jobs Jobs generating now.\n# TYPE headshot_running_jobs gauge\n\
+             headshot_running_jobs {}\n\
+             # HELP headshot_intake_paused 1 while intake is paused.\n# TYPE headshot_intake_paused gauge\n\
+             headshot_intake_paused {}",
+            overview.queue.queued,
+            overview.queue.running,
+            u8::from(overview.paused.is_some())
+        );
+        self.inner.metrics.render(&mut out);
+        Ok(out)
+    }
+
+    /// The generator's name (`studio`, `diffusion`, ...).
+    pub fn generator_name(&self) -> &str {
+        self.inner.generator.name()
+    }
+
+    /// The in-memory counters.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// The pause reason, while intake is paused.
+    pub fn paused(&self) -> Option<String> {
+        self.inner
+            .paused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Runs the engine until `shutdown` completes, then shuts down gracefully: intake stops,

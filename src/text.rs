@@ -7,6 +7,22 @@ use headshot_models::{Catalog, DecodeError, IntakeError, Style};
 use crate::config::Config;
 use crate::job::Settings;
 
+/// The command menu of every front end: name and description.
+pub const COMMANDS: [(&str, &str); 12] = [
+    ("start", "Start and see how it works"),
+    ("help", "How to use the bot"),
+    ("styles", "Pick a style"),
+    ("settings", "Mode, crop, variants and delivery"),
+    ("status", "Where your headshot is in the queue"),
+    ("cancel", "Cancel your waiting headshots"),
+    ("redo", "Run your last selfie again"),
+    ("background", "Set the background"),
+    ("quota", "How many headshots you have left today"),
+    ("privacy", "What is stored and for how long"),
+    ("forget", "Delete everything about you"),
+    ("agree", "Agree to the processing of your photo"),
+];
+
 /// Welcome text of `/start`.
 pub fn welcome() -> String {
     "Hi! I turn your selfies into professional headshots, right here in this chat.\n\

@@ -100,6 +100,15 @@ impl Inner {
             first_variant: job.first_variant,
             seed: job.seed,
         };
+        self.metrics.started(crate::metrics::RunningJob {
+            job: job.id.clone(),
+            user: job.user.clone(),
+            platform: job.chat.platform,
+            stage: "starting".into(),
+            step: 0,
+            steps: 1,
+            started_ms: now,
+        });
         let (tx, rx) = mpsc::unbounded_channel::<Progress>();
         let progress = tokio::spawn(self.clone().show_progress(job.clone(), rx));
         let generator = self.generator.clone();
@@ -112,9 +121,11 @@ impl Inner {
         .unwrap_or_else(|panic| Err(GenerateError::Failed(format!("generator panicked: {panic}"))));
         let _ = progress.await;
         let elapsed = clock.elapsed();
+        self.metrics.ended(&job.id);
         match outcome {
             Ok(generated) => {
                 self.record_duration(elapsed.as_millis() as u64);
+                self.metrics.generation.observe(elapsed);
                 let now = self.clock.now_ms();
                 let mut done = job.clone();
                 done.state = JobState::Generated;
@@ -183,7 +194,9 @@ impl Inner {
     async fn show_progress(self: Arc<Self>, job: Job, mut rx: mpsc::UnboundedReceiver<Progress>) {
         let (Some(frontend), Some(message)) = (self.frontend(job.chat.platform), job.status_message.clone())
         else {
-            while rx.recv().await.is_some() {}
+            while let Some(p) = rx.recv().await {
+                self.metrics.progressed(&job.id, &p.stage, p.step, p.steps);
+            }
             return;
         };
         let interval = frontend.limits().edit_interval;
@@ -202,7 +215,10 @@ impl Inner {
             };
             tokio::select! {
                 p = rx.recv() => match p {
-                    Some(p) => pending = Some(p),
+                    Some(p) => {
+                        self.metrics.progressed(&job.id, &p.stage, p.step, p.steps);
+                        pending = Some(p);
+                    }
                     None => return,
                 },
                 _ = tokio::time::sleep(wait) => {

@@ -426,6 +426,35 @@ async fn photos_over_the_platform_photo_limits_are_sent_as_files() {
 }
 
 #[tokio::test]
+async fn platforms_that_keep_photos_as_sent_get_no_duplicate_files() {
+    let h = Harness::start(config(false), fast()).await;
+    h.photo("18", selfie(90)).await;
+    h.front
+        .wait_until("buttons", |f| {
+            f.buttons("18").iter().any(|b| b.data.starts_with("reroll:"))
+        })
+        .await;
+    assert_eq!(
+        h.front.files("18").len(),
+        2,
+        "Telegram recompresses photos: files follow"
+    );
+    h.front.limits.lock().unwrap().photos_are_originals = true;
+    h.photo("19", selfie(90)).await;
+    h.front
+        .wait_until("buttons", |f| {
+            f.buttons("19").iter().any(|b| b.data.starts_with("reroll:"))
+        })
+        .await;
+    assert_eq!(h.front.albums("19").len(), 1);
+    assert!(
+        h.front.files("19").is_empty(),
+        "the album already holds the originals"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_group_member_can_have_results_delivered_privately() {
     let h = Harness::start(config(false), fast()).await;
     let in_group = |event| headshot::Inbound {

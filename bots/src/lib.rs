@@ -5,5 +5,7 @@
 //! - `main.rs` and its modules: the command line (`serve`, `generate`, `styles`, `config`,
 //!   `data`, `inspect`).
 //! - [`telegram`]: the Telegram adapter on teloxide (long polling, `TelegramFront`).
+//! - [`web`]: the local web chat, the operator page, `/healthz` and `/metrics`.
 
 pub mod telegram;
+pub mod web;

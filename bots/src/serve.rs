@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use headshot::models::studio::Studio;
 use headshot::{Config, Service, Store, SystemClock};
-use headshot_bots::telegram;
+use headshot_bots::{telegram, web};
 use tokio_util::sync::CancellationToken;
 
 /// Runs until Ctrl-C (or SIGTERM), then shuts down gracefully.
@@ -14,9 +14,9 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let startable = crate::setup::front_ends(&config);
     if startable.is_empty() {
         eprintln!(
-            "headshot: no front end can start. Set TELEGRAM_BOT_TOKEN to run the Telegram bot \
-             (HEADSHOT_TELEGRAM_API_URL points it at your own Bot API server). The Discord and \
-             web front ends are not part of this build yet."
+            "headshot: no front end can start. Enable the local web chat (web.enabled = true, the \
+             default) or set TELEGRAM_BOT_TOKEN to run the Telegram bot (HEADSHOT_TELEGRAM_API_URL \
+             points it at your own Bot API server). The Discord front end is not part of this build yet."
         );
         return Ok(ExitCode::from(2));
     }
@@ -45,7 +45,19 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         stop.clone(),
     ));
     let mut fronts = tokio::task::JoinSet::new();
-    for name in &startable {
+    if startable.contains(&"web") {
+        let listener = tokio::net::TcpListener::bind(config.web.bind)
+            .await
+            .with_context(|| format!("web chat: cannot listen on {} (web.bind)", config.web.bind))?;
+        let addr = listener.local_addr()?;
+        println!("headshot: web chat at http://{addr}/");
+        if config.web.admin_token.is_some() {
+            println!("headshot: operator page at http://{addr}/admin");
+        }
+        let (service, stop, options) = (service.clone(), stop.clone(), web::Options::from_config(&config));
+        fronts.spawn(async move { web::serve(service, listener, options, stop.cancelled_owned()).await });
+    }
+    for name in startable.iter().filter(|n| **n != "web") {
         tracing::info!(front_end = name, "starting");
         start_front_end(name, &config, &service, &stop, &mut fronts);
     }

@@ -86,7 +86,7 @@ pub fn print_styles(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// Front ends this build contains.
-pub const IMPLEMENTED: &[&str] = &["telegram"];
+pub const IMPLEMENTED: &[&str] = &["telegram", "web"];
 
 /// Which front ends `serve` would start with this configuration (those configured and built).
 pub fn front_ends(config: &Config) -> Vec<&'static str> {
@@ -122,6 +122,14 @@ pub fn config_check(config: &Config) -> anyhow::Result<ExitCode> {
     if config.telegram.token.is_none() {
         println!("  telegram: set TELEGRAM_BOT_TOKEN to enable");
     }
-    println!("  discord, web: not part of this build yet");
+    if config.web.enabled {
+        println!("  web: chat at http://{}/", config.web.bind);
+        if config.web.admin_token.is_none() {
+            println!("  web: operator page off (set HEADSHOT_ADMIN_TOKEN to enable /admin)");
+        }
+    } else {
+        println!("  web: off (web.enabled = false)");
+    }
+    println!("  discord: not part of this build yet");
     Ok(ExitCode::SUCCESS)
 }

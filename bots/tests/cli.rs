@@ -10,6 +10,9 @@ fn headshot(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env_remove("TELEGRAM_BOT_TOKEN")
         .env_remove("DISCORD_TOKEN")
+        .env_remove("HEADSHOT_WEB_BIND")
+        .env_remove("HEADSHOT_ADMIN_TOKEN")
+        .env_remove("HEADSHOT_WEB_ENABLED")
         .env("HEADSHOT_DATA_DIR", dir.join("data"))
         .output()
         .unwrap()
@@ -49,9 +52,39 @@ fn styles_lists_the_catalog_as_json() {
 #[test]
 fn serve_without_any_front_end_says_what_to_configure() {
     let dir = tempfile::tempdir().unwrap();
-    let out = headshot(dir.path(), &["serve"]);
+    std::fs::write(dir.path().join("off.toml"), "[web]\nenabled = false\n").unwrap();
+    let out = headshot(dir.path(), &["--config", "off.toml", "serve"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TELEGRAM_BOT_TOKEN"));
+}
+
+#[test]
+fn config_check_refuses_a_public_web_chat_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("web.toml"),
+        "[web]\nenabled = true\nbind = \"0.0.0.0:8080\"\n",
+    )
+    .unwrap();
+    let open = headshot(dir.path(), &["--config", "web.toml", "config", "check"]);
+    assert!(!open.status.success());
+    assert!(String::from_utf8_lossy(&open.stderr).contains("web.allow_remote"));
+    std::fs::write(
+        dir.path().join("web.toml"),
+        "[web]\nenabled = true\nbind = \"0.0.0.0:8080\"\nallow_remote = true\n",
+    )
+    .unwrap();
+    let no_token = headshot(dir.path(), &["--config", "web.toml", "config", "check"]);
+    assert!(String::from_utf8_lossy(&no_token.stderr).contains("HEADSHOT_WEB_TOKEN"));
+    let local = std::fs::write(dir.path().join("local.toml"), "[web]\nenabled = true\n");
+    local.unwrap();
+    let ok = headshot(dir.path(), &["--config", "local.toml", "config", "check"]);
+    assert!(ok.status.success());
+    assert!(
+        stdout(&ok).contains("web: chat at http://127.0.0.1:8080/"),
+        "{}",
+        stdout(&ok)
+    );
 }
 
 #[test]

@@ -3,6 +3,8 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod fake;
+pub mod web;
+pub mod webdriver;
 
 use std::path::Path;
 use std::sync::Arc;
