@@ -13,6 +13,8 @@ use std::time::Duration;
 use serde_json::json;
 use support::webdriver::Driver;
 
+const ADMIN_TOKEN: &str = "browser-test-admin-token";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_browser_selfie_to_headshots_and_reroll() {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web_browser");
@@ -26,6 +28,7 @@ async fn web_browser_selfie_to_headshots_and_reroll() {
         .env_remove("DISCORD_TOKEN")
         .env("HEADSHOT_WEB_ENABLED", "1")
         .env("HEADSHOT_WEB_BIND", "127.0.0.1:0")
+        .env("HEADSHOT_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("HEADSHOT_DATA_DIR", dir.path().join("data"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -92,6 +95,44 @@ async fn web_browser_selfie_to_headshots_and_reroll() {
     let albums = driver.find_all("article.msg.bot[data-kind=album]").await;
     assert_eq!(albums.len(), 2, "one album per take");
     driver.screenshot(&out.join("after-reroll.png")).await;
+
+    // The operator page: sign in, see the finished jobs, pause with a reason.
+    driver.goto(&format!("{url}admin")).await;
+    let token = driver
+        .wait_for("#login:not([hidden]) #token", 1, Duration::from_secs(10))
+        .await;
+    driver.send_keys(&token[0], ADMIN_TOKEN).await;
+    driver
+        .click(&driver.find_all("#login button[type=submit]").await[0])
+        .await;
+    driver
+        .wait_for("#dash:not([hidden])", 1, Duration::from_secs(10))
+        .await;
+    let login_shown = driver
+        .script(
+            "return document.querySelector('#login').offsetParent !== null",
+            json!([]),
+        )
+        .await;
+    assert_eq!(login_shown, json!(false), "the sign-in form goes away");
+    let reason = driver.find_all("#pause-reason").await;
+    driver.send_keys(&reason[0], "new lamps").await;
+    driver.click(&driver.find_all("#pause").await[0]).await;
+    driver
+        .wait_for("#paused-banner[data-paused=true]", 1, Duration::from_secs(10))
+        .await;
+    let banner = driver
+        .script(
+            "return document.querySelector('#paused-banner').innerText",
+            json!([]),
+        )
+        .await;
+    assert!(banner.as_str().unwrap().contains("new lamps"), "{banner}");
+    let states = driver
+        .script("return document.querySelector('#states').innerText", json!([]))
+        .await;
+    assert!(states.as_str().unwrap().contains("delivered"), "{states}");
+    driver.screenshot(&out.join("admin.png")).await;
     driver.quit().await;
 
     for shot in ["before.png", "after.png", "after-reroll.png"] {
