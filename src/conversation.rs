@@ -73,6 +73,7 @@ impl Inner {
                 crop: None,
                 variants: 1,
                 private_delivery: false,
+                public_thread: false,
             },
             consent_ms: None,
             created_ms: self.clock.now_ms(),
@@ -257,18 +258,25 @@ impl Inner {
                 ),
             },
             _ => match arg.as_str() {
-                "private" | "here" => {
-                    self.update_settings(user, |s| s.private_delivery = arg == "private")?;
-                    text::setting_set(
-                        "Delivery",
-                        if arg == "private" {
-                            "private chat"
-                        } else {
-                            "this chat"
-                        },
-                    )
+                "private" | "dm" => {
+                    self.update_settings(user, |s| s.private_delivery = true)?;
+                    text::setting_set("Delivery", "private chat")
                 }
-                _ => text::bad_value("delivery", "here or private"),
+                "here" | "thread" => {
+                    self.update_settings(user, |s| {
+                        s.private_delivery = false;
+                        s.public_thread = false;
+                    })?;
+                    text::setting_set("Delivery", "this chat (a private thread on Discord)")
+                }
+                "public" => {
+                    self.update_settings(user, |s| {
+                        s.private_delivery = false;
+                        s.public_thread = true;
+                    })?;
+                    text::setting_set("Delivery", "this chat (a public thread on Discord)")
+                }
+                _ => text::bad_value("delivery", "here, private, thread or public"),
             },
         })
     }

@@ -57,6 +57,9 @@ pub struct Settings {
     pub variants: u32,
     /// Send results to the private chat instead of the group.
     pub private_delivery: bool,
+    /// Where threads exist (Discord): deliver in a public thread instead of a private one.
+    #[serde(default)]
+    pub public_thread: bool,
 }
 
 /// What the store keeps about a user.

@@ -4,8 +4,10 @@
 //! # Layout
 //! - `main.rs` and its modules: the command line (`serve`, `generate`, `styles`, `config`,
 //!   `data`, `inspect`).
+//! - [`discord`]: the Discord adapter on serenity (slash commands, threads, `DiscordFront`).
 //! - [`telegram`]: the Telegram adapter on teloxide (long polling, `TelegramFront`).
 //! - [`web`]: the local web chat, the operator page, `/healthz` and `/metrics`.
 
+pub mod discord;
 pub mod telegram;
 pub mod web;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use headshot::models::studio::Studio;
 use headshot::{Config, Service, Store, SystemClock};
-use headshot_bots::{telegram, web};
+use headshot_bots::{discord, telegram, web};
 use tokio_util::sync::CancellationToken;
 
 /// Runs until Ctrl-C (or SIGTERM), then shuts down gracefully.
@@ -16,7 +16,7 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         eprintln!(
             "headshot: no front end can start. Enable the local web chat (web.enabled = true, the \
              default) or set TELEGRAM_BOT_TOKEN to run the Telegram bot (HEADSHOT_TELEGRAM_API_URL \
-             points it at your own Bot API server). The Discord front end is not part of this build yet."
+             points it at your own Bot API server). Set DISCORD_TOKEN for the Discord bot."
         );
         return Ok(ExitCode::from(2));
     }
@@ -91,6 +91,21 @@ fn start_front_end(
     stop: &CancellationToken,
     fronts: &mut tokio::task::JoinSet<anyhow::Result<()>>,
 ) {
+    if name == "discord"
+        && let Some(token) = config.discord.token.clone()
+    {
+        let options = discord::Options {
+            api_url: config.discord.api_url.clone(),
+            guild: std::env::var("HEADSHOT_DISCORD_GUILD")
+                .ok()
+                .and_then(|g| g.parse().ok()),
+            max_download: config.intake.max_bytes as u64,
+            ..discord::Options::default()
+        };
+        let (service, stop) = (service.clone(), stop.clone());
+        fronts.spawn(async move { discord::run(service, token, options, stop.cancelled_owned()).await });
+        return;
+    }
     if name == "telegram"
         && let Some(token) = config.telegram.token.clone()
     {

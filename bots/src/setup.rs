@@ -86,7 +86,7 @@ pub fn print_styles(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// Front ends this build contains.
-pub const IMPLEMENTED: &[&str] = &["telegram", "web"];
+pub const IMPLEMENTED: &[&str] = &["telegram", "discord", "web"];
 
 /// Which front ends `serve` would start with this configuration (those configured and built).
 pub fn front_ends(config: &Config) -> Vec<&'static str> {
@@ -130,6 +130,8 @@ pub fn config_check(config: &Config) -> anyhow::Result<ExitCode> {
     } else {
         println!("  web: off (web.enabled = false)");
     }
-    println!("  discord: not part of this build yet");
+    if config.discord.token.is_none() {
+        println!("  discord: set DISCORD_TOKEN to enable");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,8 @@
 //! the real core on sled, wired together in-process.
 #![allow(dead_code, missing_docs)]
 
+pub mod discord;
+pub mod discord_fake;
 pub mod fake;
 pub mod web;
 pub mod webdriver;

@@ -1,0 +1,490 @@
+//! Inbound Discord: slash commands, buttons and select menus, and selfies sent in DMs or in
+//! messages that mention the bot, translated into the core's neutral events.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use headshot::{ChatRef, Event, Inbound, Platform, Service, Upload, UserKey};
+use serenity::all::{
+    Attachment, ChannelType, Command, CommandInteraction, CommandOptionType, ComponentInteraction,
+    ComponentInteractionDataKind, Context, CreateCommand, CreateCommandOption, CreateInteractionResponse,
+    CreateInteractionResponseMessage, EventHandler, GuildId, Interaction, Message, Ready, ResolvedValue,
+};
+
+use super::front::{DiscordFront, Extra, now_ms};
+
+pub(super) struct Handler {
+    pub service: Service,
+    pub front: Arc<OnceLock<Arc<DiscordFront>>>,
+    pub guild: Option<u64>,
+    pub max_download: u64,
+    pub me: OnceLock<u64>,
+    pub downloads: reqwest::Client,
+}
+
+/// The slash commands, with choices from the catalog (at most 25 per menu).
+pub fn commands(service: &Service) -> Vec<CreateCommand> {
+    let style_option = |required: bool| {
+        let mut o =
+            CreateCommandOption::new(CommandOptionType::String, "style", "The look").required(required);
+        for s in service.catalog().styles().iter().take(25) {
+            o = o.add_string_choice(s.title.clone(), s.name.clone());
+        }
+        o
+    };
+    let mode = CreateCommandOption::new(CommandOptionType::String, "mode", "Headshot rules or portrait")
+        .add_string_choice("Headshot", "headshot")
+        .add_string_choice("Portrait", "portrait");
+    let crop = CreateCommandOption::new(CommandOptionType::String, "crop", "Framing")
+        .add_string_choice("4:5 portrait", "4:5")
+        .add_string_choice("1:1 avatar", "1:1")
+        .add_string_choice("Both", "both");
+    let delivery = CreateCommandOption::new(CommandOptionType::String, "delivery", "Where results go")
+        .add_string_choice("Private thread", "thread")
+        .add_string_choice("Public thread", "public")
+        .add_string_choice("Direct message", "private");
+    let variants = CreateCommandOption::new(CommandOptionType::Integer, "variants", "Takes per selfie")
+        .min_int_value(1)
+        .max_int_value(service.config().jobs.max_variants as u64);
+    vec![
+        CreateCommand::new("headshot")
+            .description("Turn a selfie into professional headshots")
+            .add_option(
+                CreateCommandOption::new(
+                    CommandOptionType::Attachment,
+                    "selfie",
+                    "A well-lit selfie, facing the camera",
+                )
+                .required(true),
+            )
+            .add_option(style_option(false))
+            .add_option(mode.clone())
+            .add_option(crop.clone()),
+        CreateCommand::new("style")
+            .description("Pick the look of your headshots")
+            .add_option(style_option(false)),
+        CreateCommand::new("settings")
+            .description("Your choices: delivery, mode, crop, variants")
+            .add_option(delivery)
+            .add_option(mode)
+            .add_option(crop)
+            .add_option(variants),
+        CreateCommand::new("status").description("Where your headshot is in the queue"),
+        CreateCommand::new("cancel").description("Cancel your waiting headshots"),
+        CreateCommand::new("redo")
+            .description("Run your last selfie again")
+            .add_option(style_option(false)),
+        CreateCommand::new("forget").description("Delete everything about you"),
+        CreateCommand::new("privacy").description("What is stored and for how long"),
+        CreateCommand::new("help").description("How to use the bot"),
+    ]
+}
+
+fn option_text(value: &ResolvedValue<'_>) -> Option<String> {
+    match value {
+        ResolvedValue::String(s) => Some(s.to_string()),
+        ResolvedValue::Integer(i) => Some(i.to_string()),
+        ResolvedValue::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn is_thread(kind: ChannelType) -> bool {
+    matches!(
+        kind,
+        ChannelType::PublicThread | ChannelType::PrivateThread | ChannelType::NewsThread
+    )
+}
+
+impl Handler {
+    fn user_key(uid: u64) -> UserKey {
+        UserKey::new(Platform::Discord, uid.to_string())
+    }
+
+    fn public_threads(&self, uid: u64) -> bool {
+        self.service
+            .store()
+            .user(&Self::user_key(uid))
+            .ok()
+            .flatten()
+            .is_some_and(|u| u.settings.public_thread)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn chat(
+        &self,
+        uid: u64,
+        name: &str,
+        channel: u64,
+        guild: Option<GuildId>,
+        reply_to: u64,
+        token: Option<&str>,
+        in_thread: bool,
+        size_limit: u32,
+        ephemeral: bool,
+    ) -> ChatRef {
+        let extra = Extra {
+            token: token.map(str::to_string),
+            at_ms: now_ms(),
+            uid,
+            name: name.to_string(),
+            public: self.public_threads(uid),
+            in_thread,
+            size_limit: size_limit as u64,
+            ephemeral,
+        };
+        ChatRef {
+            platform: Platform::Discord,
+            // A private chat is named by its user, as the core's private delivery does.
+            chat_id: if guild.is_some() {
+                channel.to_string()
+            } else {
+                uid.to_string()
+            },
+            thread_id: None,
+            reply_to: Some(reply_to.to_string()),
+            server_id: guild.map(|g| g.get().to_string()),
+            is_group: guild.is_some(),
+            extra: serde_json::to_string(&extra).ok(),
+        }
+    }
+
+    async fn handle(&self, user: u64, chat: &ChatRef, event: Event) {
+        self.service
+            .handle(Inbound {
+                user: Self::user_key(user),
+                chat: chat.clone(),
+                event,
+            })
+            .await;
+    }
+
+    /// Downloads a user's attachment with our limits: declared size, status, and a hard cap
+    /// while streaming (serenity's own download checks neither).
+    async fn download(&self, a: &Attachment) -> Result<Vec<u8>, String> {
+        let limit = self.max_download;
+        if a.size as u64 > limit {
+            return Err(too_large(limit));
+        }
+        let mut response = self
+            .downloads
+            .get(&a.url)
+            .send()
+            .await
+            .map_err(|e| format!("download failed: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("download failed: HTTP {}", response.status()));
+        }
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(too_large(limit));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("download failed: {e}"))?
+        {
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(too_large(limit));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+
+    /// Turns attachments into the core's event: photos, or a description of what they are.
+    async fn photos(&self, files: &[&Attachment], caption: Option<String>, chat: &ChatRef) -> Option<Event> {
+        let mut uploads = Vec::new();
+        let mut other = None;
+        for a in files {
+            let image = a.content_type.as_deref().is_none_or(|t| t.starts_with("image/"));
+            if !image {
+                other = Some(describe(a.content_type.as_deref().unwrap_or("")));
+                continue;
+            }
+            match self.download(a).await {
+                Ok(bytes) => uploads.push(Upload {
+                    bytes,
+                    file_name: Some(a.filename.clone()),
+                    message_id: Some(a.id.get().to_string()),
+                }),
+                Err(reason) => {
+                    tracing::info!(%reason, "attachment refused");
+                    let text = if reason.starts_with("download failed") {
+                        "I couldn't download that photo from Discord. Please send it again.".to_string()
+                    } else {
+                        reason
+                    };
+                    if let Some(front) = self.front.get() {
+                        let message = headshot::Outbound::Text {
+                            text,
+                            buttons: Vec::new(),
+                        };
+                        if let Err(e) = headshot::FrontEnd::send(front.as_ref(), chat, message).await {
+                            tracing::warn!(error = %e, "could not explain a refused attachment");
+                        }
+                    }
+                    return None;
+                }
+            }
+        }
+        if uploads.is_empty() {
+            return other.map(|w| Event::Other(w.to_string()));
+        }
+        Some(Event::Photos { uploads, caption })
+    }
+
+    async fn command(&self, ctx: &Context, cmd: CommandInteraction) {
+        let name = cmd.data.name.clone();
+        let ephemeral = name != "headshot";
+        let defer =
+            CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(ephemeral));
+        if let Err(e) = cmd.create_response(&ctx.http, defer).await {
+            tracing::warn!(error = %e, command = %name, "could not acknowledge a command");
+            return;
+        }
+        let uid = cmd.user.id.get();
+        let in_thread = cmd.channel.as_ref().is_some_and(|c| is_thread(c.kind));
+        let chat = self.chat(
+            uid,
+            &cmd.user.name,
+            cmd.channel_id.get(),
+            cmd.guild_id,
+            cmd.id.get(),
+            Some(&cmd.token),
+            in_thread,
+            cmd.attachment_size_limit,
+            ephemeral,
+        );
+        let options = cmd.data.options();
+        let text = |key: &str| {
+            options
+                .iter()
+                .find(|o| o.name == key)
+                .and_then(|o| option_text(&o.value))
+        };
+        match name.as_str() {
+            "headshot" => {
+                for key in ["mode", "crop"] {
+                    if let Some(v) = text(key) {
+                        let event = Event::Command {
+                            name: key.into(),
+                            args: v,
+                        };
+                        self.handle(uid, &chat, event).await;
+                    }
+                }
+                let selfie = options.iter().find_map(|o| match o.value {
+                    ResolvedValue::Attachment(a) => Some(a),
+                    _ => None,
+                });
+                let Some(selfie) = selfie else {
+                    self.handle(uid, &chat, Event::Text(String::new())).await;
+                    return;
+                };
+                let caption = text("style").map(|s| format!("/style {s}"));
+                if let Some(event) = self.photos(&[selfie], caption, &chat).await {
+                    self.handle(uid, &chat, event).await;
+                }
+            }
+            "style" => {
+                let event = match text("style") {
+                    Some(s) => Event::Command {
+                        name: "style".into(),
+                        args: s,
+                    },
+                    None => Event::Command {
+                        name: "styles".into(),
+                        args: String::new(),
+                    },
+                };
+                self.handle(uid, &chat, event).await;
+            }
+            "settings" => {
+                let mut any = false;
+                for key in ["delivery", "mode", "crop", "variants"] {
+                    if let Some(v) = text(key) {
+                        any = true;
+                        let event = Event::Command {
+                            name: key.into(),
+                            args: v,
+                        };
+                        self.handle(uid, &chat, event).await;
+                    }
+                }
+                if !any {
+                    let event = Event::Command {
+                        name: "settings".into(),
+                        args: String::new(),
+                    };
+                    self.handle(uid, &chat, event).await;
+                }
+            }
+            other => {
+                let event = Event::Command {
+                    name: other.into(),
+                    args: text("style").unwrap_or_default(),
+                };
+                self.handle(uid, &chat, event).await;
+            }
+        }
+    }
+
+    async fn component(&self, ctx: &Context, c: ComponentInteraction) {
+        let presser = c.user.id.get();
+        let (owner, data) = match c.data.custom_id.split_once('|') {
+            Some((uid, rest)) if uid.parse::<u64>().is_ok() => (uid.parse::<u64>().ok(), rest.to_string()),
+            _ => (None, c.data.custom_id.clone()),
+        };
+        if owner.is_some_and(|o| o != presser) {
+            let refuse = CreateInteractionResponse::Message(
+                CreateInteractionResponseMessage::new()
+                    .content("Only the person who asked for these headshots can use these buttons.")
+                    .ephemeral(true),
+            );
+            let _ = c.create_response(&ctx.http, refuse).await;
+            return;
+        }
+        if let Some(key) = data.strip_prefix("del:") {
+            let _ = c
+                .create_response(&ctx.http, CreateInteractionResponse::Acknowledge)
+                .await;
+            let sent = self.front.get().map(|f| f.take_sent(key)).unwrap_or_default();
+            for (channel, message) in sent {
+                let _ = channel.delete_message(&ctx.http, message).await;
+            }
+            let _ = c.channel_id.delete_message(&ctx.http, c.message.id).await;
+            return;
+        }
+        let data = match (&c.data.kind, data.as_str()) {
+            (ComponentInteractionDataKind::StringSelect { values }, "pick") => match values.first() {
+                Some(v) => v.clone(),
+                None => return,
+            },
+            _ => data,
+        };
+        let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
+        if let Err(e) = c.create_response(&ctx.http, defer).await {
+            tracing::warn!(error = %e, "could not acknowledge a button");
+            return;
+        }
+        let in_thread = c.channel.as_ref().is_some_and(|ch| is_thread(ch.kind));
+        let chat = self.chat(
+            presser,
+            &c.user.name,
+            c.channel_id.get(),
+            c.guild_id,
+            c.id.get(),
+            Some(&c.token),
+            in_thread,
+            c.attachment_size_limit,
+            false,
+        );
+        self.handle(presser, &chat, Event::Button { data }).await;
+    }
+
+    async fn message_in(&self, msg: Message) {
+        if msg.author.bot {
+            return;
+        }
+        let me = self.me.get().copied().unwrap_or(0);
+        if msg.guild_id.is_some() && !msg.mentions.iter().any(|u| u.id.get() == me) {
+            return;
+        }
+        let uid = msg.author.id.get();
+        let content = msg
+            .content
+            .replace(&format!("<@{me}>"), "")
+            .replace(&format!("<@!{me}>"), "")
+            .trim()
+            .to_string();
+        let chat = self.chat(
+            uid,
+            &msg.author.name,
+            msg.channel_id.get(),
+            msg.guild_id,
+            msg.id.get(),
+            None,
+            false,
+            0,
+            false,
+        );
+        let event = if !msg.attachments.is_empty() {
+            let files: Vec<&Attachment> = msg.attachments.iter().collect();
+            let caption = content.starts_with('/').then(|| content.clone());
+            match self.photos(&files, caption, &chat).await {
+                Some(e) => e,
+                None => return,
+            }
+        } else if let Some(rest) = content.strip_prefix('/') {
+            let (name, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            Event::Command {
+                name: name.to_lowercase(),
+                args: args.trim().to_string(),
+            }
+        } else {
+            Event::Text(content)
+        };
+        self.handle(uid, &chat, event).await;
+    }
+}
+
+fn too_large(limit: u64) -> String {
+    headshot::text::intake_refusal(&headshot::models::IntakeError::Decode(
+        headshot::models::DecodeError::TooLarge {
+            bytes: limit as usize + 1,
+            max: limit as usize,
+        },
+    ))
+}
+
+fn describe(mime: &str) -> &'static str {
+    if mime.starts_with("video/") {
+        "a video"
+    } else if mime.starts_with("audio/") {
+        "audio"
+    } else if mime == "application/pdf" {
+        "a PDF"
+    } else if mime.starts_with("text/") {
+        "a text file"
+    } else {
+        "that kind of file"
+    }
+}
+
+#[serenity::async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        let _ = self.me.set(ready.user.id.get());
+        tracing::info!(user = %ready.user.name, "discord bot connected");
+        let list = commands(&self.service);
+        let registered = match self.guild {
+            Some(g) => GuildId::new(g)
+                .set_commands(&ctx.http, list)
+                .await
+                .map(|c| c.len()),
+            None => Command::set_global_commands(&ctx.http, list)
+                .await
+                .map(|c| c.len()),
+        };
+        match registered {
+            Ok(n) => tracing::info!(commands = n, "slash commands registered"),
+            Err(e) => tracing::error!(error = %e, "registering slash commands failed"),
+        }
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        match interaction {
+            Interaction::Command(cmd) => self.command(&ctx, cmd).await,
+            Interaction::Component(c) => self.component(&ctx, c).await,
+            _ => {}
+        }
+    }
+
+    async fn message(&self, _ctx: Context, msg: Message) {
+        self.message_in(msg).await;
+    }
+}
+
+/// How long a download may take.
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
