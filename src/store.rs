@@ -27,7 +27,7 @@ use sled::transaction::{TransactionError, Transactional};
 
 use headshot_models::Output;
 
-use crate::chat::UserKey;
+use crate::chat::{Platform, UserKey};
 use crate::job::{Job, OutboxEntry, UserRecord, job_key};
 
 /// The schema this build writes.
@@ -284,6 +284,38 @@ impl Store {
         } else {
             self.meta.remove(key)?;
         }
+        Ok(())
+    }
+
+    /// A server-wide setting (e.g. a Discord server's delivery policy), kept in `meta` under
+    /// `server:<platform>:<server>:<name>`; `/forget` of a user keeps it.
+    pub fn server_setting(
+        &self,
+        platform: Platform,
+        server: &str,
+        name: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let key = format!("server:{platform}:{server}:{name}");
+        Ok(self
+            .meta
+            .get(key)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Sets (or with `None` clears) a server-wide setting.
+    pub fn set_server_setting(
+        &self,
+        platform: Platform,
+        server: &str,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let _g = self.read();
+        let key = format!("server:{platform}:{server}:{name}");
+        match value {
+            Some(v) => self.meta.insert(key, v.as_bytes())?,
+            None => self.meta.remove(key)?,
+        };
         Ok(())
     }
 

@@ -462,3 +462,45 @@ async fn discord_consent_button_then_public_thread_and_mention() {
     f.wait_for(WAIT, |_| albums(f).len() == 2).await;
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discord_server_admin_restricts_delivery_to_dm() {
+    const ADMIN: u64 = 1_300_000_000_000_000_003;
+    let bot = DiscordBot::start(false).await;
+    let f = &bot.fake;
+    let server = f.commands(None);
+    let server = server.iter().find(|c| c["name"] == "server").unwrap();
+    assert_eq!(
+        server["default_member_permissions"], "32",
+        "shown to Manage Server only"
+    );
+    let (_, refused) = f.slash_command(
+        USER,
+        CHANNEL,
+        Some(GUILD_ID),
+        "server",
+        json!([opt_string("delivery", "dm")]),
+    );
+    wait_original(f, &refused, "the refusal", |t| {
+        t.starts_with("Only server admins")
+    })
+    .await;
+    f.grant_admin(ADMIN);
+    let (_, set) = f.slash_command(
+        ADMIN,
+        CHANNEL,
+        Some(GUILD_ID),
+        "server",
+        json!([opt_string("delivery", "dm")]),
+    );
+    wait_original(f, &set, "the policy", |t| t.contains("direct messages only")).await;
+    f.register_attachment("me.png", selfie(), "image/png");
+    headshot_in(f, USER, CHANNEL, Some(GUILD_ID), "me.png");
+    f.wait_for(WAIT, |_| {
+        f.dm_channel(USER)
+            .is_some_and(|dm| albums(f).iter().any(|q| album_into(q, dm)))
+    })
+    .await;
+    assert!(f.threads().is_empty(), "no thread when the server says DM");
+    bot.stop().await;
+}

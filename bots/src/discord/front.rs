@@ -49,6 +49,10 @@ pub struct Extra {
     /// The interaction was answered ephemerally (commands other than /headshot).
     #[serde(default)]
     pub ephemeral: bool,
+    /// The server's delivery policy set by its admins: `any` (empty), `private` (no public
+    /// threads) or `dm` (no threads).
+    #[serde(default)]
+    pub policy: String,
 }
 
 impl Extra {
@@ -353,9 +357,18 @@ impl DiscordFront {
             return Ok(*t);
         }
         let target = match extra {
+            Some(x) if chat.is_group && !x.in_thread && chat.thread_id.is_none() && x.policy == "dm" => {
+                self.fallback(
+                    chat,
+                    x,
+                    "This server's admins have headshots delivered privately.",
+                )
+                .await?
+            }
             Some(x) if chat.is_group && !x.in_thread && chat.thread_id.is_none() => {
                 let channel = self.channel_of(chat).await?;
-                let kind = if x.public {
+                let public = x.public && x.policy != "private";
+                let kind = if public {
                     ChannelType::PublicThread
                 } else {
                     ChannelType::PrivateThread
@@ -363,7 +376,7 @@ impl DiscordFront {
                 let create = CreateThread::new(thread_name(x, caption))
                     .kind(kind)
                     .auto_archive_duration(AutoArchiveDuration::OneDay);
-                let create = if x.public { create } else { create.invitable(false) };
+                let create = if public { create } else { create.invitable(false) };
                 match channel.create_thread(&self.http, create).await {
                     Ok(thread) => {
                         // A private thread shows only to members: add the requester.

@@ -8,7 +8,8 @@ use headshot::{ChatRef, Event, Inbound, Platform, Service, Upload, UserKey};
 use serenity::all::{
     Attachment, ChannelType, Command, CommandInteraction, CommandOptionType, ComponentInteraction,
     ComponentInteractionDataKind, Context, CreateCommand, CreateCommandOption, CreateInteractionResponse,
-    CreateInteractionResponseMessage, EventHandler, GuildId, Interaction, Message, Ready, ResolvedValue,
+    CreateInteractionResponseMessage, EventHandler, GuildId, Interaction, Message, Permissions, Ready,
+    ResolvedValue,
 };
 
 use super::front::{DiscordFront, Extra, now_ms};
@@ -77,6 +78,16 @@ pub fn commands(service: &Service) -> Vec<CreateCommand> {
         CreateCommand::new("forget").description("Delete everything about you"),
         CreateCommand::new("privacy").description("What is stored and for how long"),
         CreateCommand::new("help").description("How to use the bot"),
+        CreateCommand::new("server")
+            .description("Server admins: where this server's headshots may be delivered")
+            .default_member_permissions(Permissions::MANAGE_GUILD)
+            .add_option(
+                CreateCommandOption::new(CommandOptionType::String, "delivery", "Allowed delivery")
+                    .required(true)
+                    .add_string_choice("Any (user's choice)", "any")
+                    .add_string_choice("Private threads only", "private")
+                    .add_string_choice("Direct messages only", "dm"),
+            ),
     ]
 }
 
@@ -123,7 +134,18 @@ impl Handler {
         size_limit: u32,
         ephemeral: bool,
     ) -> ChatRef {
+        let policy = guild
+            .and_then(|g| {
+                let server = g.get().to_string();
+                self.service
+                    .store()
+                    .server_setting(Platform::Discord, &server, "delivery")
+                    .ok()
+                    .flatten()
+            })
+            .unwrap_or_default();
         let extra = Extra {
+            policy,
             token: token.map(str::to_string),
             at_ms: now_ms(),
             uid,
@@ -320,6 +342,40 @@ impl Handler {
                     self.handle(uid, &chat, event).await;
                 }
             }
+            "server" => {
+                let admin = cmd
+                    .member
+                    .as_ref()
+                    .and_then(|m| m.permissions)
+                    .is_some_and(|p| p.manage_guild() || p.administrator());
+                let reply = match (cmd.guild_id, admin, text("delivery")) {
+                    (None, _, _) => "This setting is for servers.".to_string(),
+                    (Some(_), false, _) => "Only server admins (Manage Server) can change this.".to_string(),
+                    (Some(g), true, value) => {
+                        let value = value.unwrap_or_else(|| "any".into());
+                        let stored = (value != "any").then_some(value.as_str());
+                        match self.service.store().set_server_setting(
+                            Platform::Discord,
+                            &g.get().to_string(),
+                            "delivery",
+                            stored,
+                        ) {
+                            Ok(()) => format!("Delivery in this server: {}.", policy_words(&value)),
+                            Err(e) => {
+                                tracing::error!(error = %e, "storing a server setting failed");
+                                "Sorry, I couldn't save that. Please try again.".to_string()
+                            }
+                        }
+                    }
+                };
+                if let Some(front) = self.front.get() {
+                    let message = headshot::Outbound::Text {
+                        text: reply,
+                        buttons: Vec::new(),
+                    };
+                    let _ = headshot::FrontEnd::send(front.as_ref(), &chat, message).await;
+                }
+            }
             other => {
                 let event = Event::Command {
                     name: other.into(),
@@ -426,6 +482,14 @@ impl Handler {
             Event::Text(content)
         };
         self.handle(uid, &chat, event).await;
+    }
+}
+
+fn policy_words(value: &str) -> &'static str {
+    match value {
+        "private" => "private threads only",
+        "dm" => "direct messages only",
+        _ => "each user's choice",
     }
 }
 

@@ -296,6 +296,8 @@ struct Upload {
 
 #[derive(Default)]
 struct Data {
+    /// Members with Manage Server in every guild.
+    admins: std::collections::HashSet<u64>,
     base: String,
     ws_url: String,
     last_id: u64,
@@ -438,6 +440,11 @@ impl DiscordFake {
     /// minutes), and its callback 404 10062 "Unknown interaction".
     pub fn expire_token(&self, token: &str) {
         self.data().expired.insert(token.to_string());
+    }
+
+    /// Gives `user` Manage Server (and Administrator) in every guild's interactions.
+    pub fn grant_admin(&self, user: u64) {
+        self.data().admins.insert(user);
     }
 
     /// Thread creation answers 403 50013 "Missing Permissions".
@@ -1034,6 +1041,10 @@ fn interaction(
             v["guild_id"] = json!(g.to_string());
             v["guild_locale"] = json!("en-US");
             v["member"] = member_json(user);
+            if d.admins.contains(&user) {
+                // ADMINISTRATOR | MANAGE_GUILD on top of the usual permissions.
+                v["member"]["permissions"] = json!((2248473465835073u64 | 8 | 32).to_string());
+            }
             v["context"] = json!(0);
             v["authorizing_integration_owners"] = json!({"0": g.to_string()});
         }
