@@ -142,9 +142,14 @@ async fn discord_thread_headshot_in_a_server() {
         "progress edits the original response"
     );
     let album = reqs.iter().find(|q| album_into(q, thread)).unwrap();
+    let embed = &album.body["embeds"][0];
+    assert_eq!(
+        embed["title"], "Tech (headshot, fake)",
+        "the embed names the style"
+    );
     assert!(
-        album.content().unwrap().contains("Tech"),
-        "the caption names the style"
+        embed["description"].as_str().unwrap().contains("face ok"),
+        "and the checklist"
     );
     let names = album.file_names();
     assert!(names[0].contains("4x5") && names[1].contains("1x1"), "{names:?}");
@@ -219,7 +224,12 @@ async fn discord_style_menu_reroll_and_delete() {
     })
     .await;
     let (buttons_msg, reroll) = f.find_component(thread, &format!("{USER}|reroll:")).unwrap();
-    assert!(albums(f)[0].content().unwrap().contains("Tech"));
+    assert!(
+        albums(f)[0].body["embeds"][0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("Tech")
+    );
 
     // Someone else cannot press them.
     f.button(OTHER, thread, Some(GUILD_ID), buttons_msg, &reroll);

@@ -67,7 +67,12 @@ async fn discord_serve_turns_a_real_selfie_into_headshots() {
     );
     let master = image::load_from_memory(&album.files[0].bytes).unwrap();
     assert_eq!(master.width() * 5, master.height() * 4);
-    assert!(album.content().unwrap().contains("Checklist"));
+    assert!(
+        album.body["embeds"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("Checklist")
+    );
     assert_eq!(fake.threads().len(), 1, "delivered in a thread");
     assert!(status.success(), "serve exits cleanly on SIGTERM: {status:?}");
 }

@@ -12,8 +12,8 @@ use headshot::{Attachment, Button, ChatRef, FrontEnd, Limits, MessageId, Outboun
 use serde::{Deserialize, Serialize};
 use serenity::all::{
     AutoArchiveDuration, ButtonStyle, ChannelId, ChannelType, CreateActionRow, CreateAttachment,
-    CreateButton, CreateInteractionResponseFollowup, CreateMessage, CreateSelectMenu, CreateSelectMenuKind,
-    CreateSelectMenuOption, CreateThread, EditInteractionResponse, EditMessage, Http,
+    CreateButton, CreateEmbed, CreateInteractionResponseFollowup, CreateMessage, CreateSelectMenu,
+    CreateSelectMenuKind, CreateSelectMenuOption, CreateThread, EditInteractionResponse, EditMessage, Http,
     MessageId as DMessageId, UserId,
 };
 use serenity::builder::Builder;
@@ -319,8 +319,12 @@ impl DiscordFront {
         text: &str,
         rows: Vec<CreateActionRow>,
         files: Vec<Attachment>,
+        embed: Option<CreateEmbed>,
     ) -> Result<DMessageId, serenity::Error> {
         let mut m = CreateMessage::new().content(text).components(rows);
+        if let Some(e) = embed {
+            m = m.embed(e);
+        }
         for f in files {
             m = m.add_file(CreateAttachment::bytes(f.bytes, f.name));
         }
@@ -334,11 +338,15 @@ impl DiscordFront {
         rows: Vec<CreateActionRow>,
         files: Vec<Attachment>,
         ephemeral: bool,
+        embed: Option<CreateEmbed>,
     ) -> Result<DMessageId, serenity::Error> {
         let mut m = CreateInteractionResponseFollowup::new()
             .content(text)
             .components(rows)
             .ephemeral(ephemeral);
+        if let Some(e) = embed {
+            m = m.embed(e);
+        }
         for f in files {
             m = m.add_file(CreateAttachment::bytes(f.bytes, f.name));
         }
@@ -428,14 +436,17 @@ impl DiscordFront {
     /// A short notice where the user is looking: a follow-up, else the channel.
     async fn note(&self, chat: &ChatRef, x: &Extra, text: &str) -> Result<(), SendError> {
         if let Some(token) = x.fresh_token() {
-            match self.followup(token, text, Vec::new(), Vec::new(), true).await {
+            match self
+                .followup(token, text, Vec::new(), Vec::new(), true, None)
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(e) if token_gone(&e) => {}
                 Err(e) => return Err(classify(&e)),
             }
         }
         let channel = self.channel_of(chat).await?;
-        self.post(channel, text, Vec::new(), Vec::new())
+        self.post(channel, text, Vec::new(), Vec::new(), None)
             .await
             .map(|_| ())
             .map_err(|e| classify(&e))
@@ -460,7 +471,7 @@ impl DiscordFront {
         // After results went to a thread or DM, the rest of the conversation follows them.
         if let Some(Target::Channel(channel)) = existing {
             let id = self
-                .post(channel, &text, components(buttons, owner, &key), Vec::new())
+                .post(channel, &text, components(buttons, owner, &key), Vec::new(), None)
                 .await
                 .map_err(|e| classify(&e))?;
             self.remember(&key, channel, id);
@@ -489,9 +500,16 @@ impl DiscordFront {
                     .await
                     .map(|_| "o".to_string())
             } else {
-                self.followup(token, &text, rows, Vec::new(), x.ephemeral || existing.is_some())
-                    .await
-                    .map(|id| format!("f{id}"))
+                self.followup(
+                    token,
+                    &text,
+                    rows,
+                    Vec::new(),
+                    x.ephemeral || existing.is_some(),
+                    None,
+                )
+                .await
+                .map(|id| format!("f{id}"))
             };
             match result {
                 Ok(id) => return Ok(Some(id)),
@@ -501,7 +519,7 @@ impl DiscordFront {
         }
         let channel = self.channel_of(chat).await?;
         let id = self
-            .post(channel, &text, components(buttons, owner, &key), Vec::new())
+            .post(channel, &text, components(buttons, owner, &key), Vec::new(), None)
             .await
             .map_err(|e| classify(&e))?;
         Ok(Some(format!("c{channel}:{id}")))
@@ -543,15 +561,13 @@ impl DiscordFront {
         }
         let mut first_id = None;
         for (i, batch) in batches.into_iter().enumerate() {
-            let text = if i == 0 {
-                caption.chars().take(self.limits.caption_max).collect()
-            } else {
-                String::new()
-            };
+            // The caption (style, engine, checklist) becomes an embed on the first message.
+            let embed = if i == 0 { embed_of(caption) } else { None };
+            let text = String::new();
             let id = match target {
                 Target::Channel(channel) => {
                     let id = self
-                        .post(channel, &text, Vec::new(), batch)
+                        .post(channel, &text, Vec::new(), batch, embed)
                         .await
                         .map_err(|e| classify(&e))?;
                     self.remember(&key, channel, id);
@@ -563,7 +579,7 @@ impl DiscordFront {
                         .and_then(|x| x.fresh_token())
                         .ok_or_else(|| SendError::Permanent("the interaction expired".into()))?;
                     let id = self
-                        .followup(token, &text, Vec::new(), batch, true)
+                        .followup(token, &text, Vec::new(), batch, true, embed)
                         .await
                         .map_err(|e| classify(&e))?;
                     format!("f{id}")
@@ -573,6 +589,21 @@ impl DiscordFront {
         }
         Ok(first_id)
     }
+}
+
+/// The result caption as an embed: its first line (style, mode, engine) as the title, the
+/// checklist below.
+pub fn embed_of(caption: &str) -> Option<CreateEmbed> {
+    let caption = caption.trim();
+    if caption.is_empty() {
+        return None;
+    }
+    let (title, rest) = caption.split_once('\n').unwrap_or((caption, ""));
+    let mut e = CreateEmbed::new().title(title.chars().take(256).collect::<String>());
+    if !rest.trim().is_empty() {
+        e = e.description(rest.trim().chars().take(4096).collect::<String>());
+    }
+    Some(e)
 }
 
 fn text_no_thread() -> &'static str {
