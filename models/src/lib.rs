@@ -4,6 +4,7 @@
 //! - [`style`]: the style catalog (data shared with the core).
 //! - [`decode`]: safe decoding of uploads and metadata-free encoding.
 //! - [`generator`]: the synchronous `Generator` port the job engine drives.
+//! - [`diffusion`]: Stable Diffusion inpainting (candle) around the kept face and hair.
 //!
 //! This crate knows nothing of chat platforms, jobs or storage.
 
@@ -17,6 +18,7 @@ pub use generator::{
 };
 pub use style::{Catalog, Crop, Mode, Style};
 
+pub mod diffusion;
 pub mod studio;
 pub mod vision;
 pub use studio::Studio;

@@ -255,6 +255,25 @@ impl Generator for Studio {
         progress: &mut dyn FnMut(Progress),
         cancel: &AtomicBool,
     ) -> Result<Generated, GenerateError> {
+        self.generate_with(request, progress, cancel, "studio", None)
+    }
+}
+
+/// A last stage on every finished picture before it is checked and encoded (the diffusion
+/// repaint): gets the scene, the picture, the variant, a progress sink and the cancel flag.
+pub type Finish<'a> = dyn FnMut(&Scene, RgbImage, u32, &mut dyn FnMut(Progress), &AtomicBool) -> Result<RgbImage, GenerateError>
+    + 'a;
+
+impl Studio {
+    /// The studio pipeline with an optional `finish` stage; `engine` names the result.
+    pub fn generate_with(
+        &self,
+        request: &Request,
+        progress: &mut dyn FnMut(Progress),
+        cancel: &AtomicBool,
+        engine: &str,
+        mut finish: Option<&mut Finish<'_>>,
+    ) -> Result<Generated, GenerateError> {
         let mut run = Run { progress, cancel };
         let bytes = request.selfies.get(request.primary).ok_or_else(|| {
             GenerateError::Failed(format!(
@@ -288,6 +307,10 @@ impl Generator for Studio {
                 let picture = run.stage("backdrop", k, total, || {
                     Ok(compose(scene, &lit, style, &variation))
                 })?;
+                let picture = match finish.as_mut() {
+                    Some(f) => f(scene, picture, variant, &mut *run.progress, run.cancel)?,
+                    None => picture,
+                };
                 let checks = run.stage("check", k, total, || {
                     Ok(checklist::measure(scene, &picture, style.mode))
                 })?;
@@ -308,7 +331,7 @@ impl Generator for Studio {
         Ok(Generated {
             outputs,
             checklist,
-            engine: "studio".into(),
+            engine: engine.into(),
         })
     }
 }
