@@ -39,6 +39,23 @@ pub struct Config {
     pub weights_dir: Option<PathBuf>,
     /// A style catalog file replacing the embedded one.
     pub catalog: Option<PathBuf>,
+    /// The diffusion generator.
+    pub diffusion: DiffusionConfig,
+}
+
+/// The diffusion generator: off unless enabled, and then only with weights present.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffusionConfig {
+    /// Use diffusion for headshot styles (new attire and background) when weights are present.
+    pub enabled: bool,
+    /// A diffusers-layout directory; `None` looks in the Hugging Face cache.
+    pub weights_dir: Option<PathBuf>,
+    /// Denoising steps.
+    pub steps: usize,
+    /// Classifier-free guidance.
+    pub guidance: f64,
+    /// Paint width in pixels (multiple of 64).
+    pub width: u32,
 }
 
 /// Job engine settings.
@@ -188,6 +205,7 @@ struct RawConfig {
     telegram: RawPlatform,
     discord: RawPlatform,
     web: RawWeb,
+    diffusion: RawDiffusion,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -252,6 +270,16 @@ struct RawPlatform {
     token: Option<toml::Value>,
     webhook_url: Option<String>,
     webhook_bind: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDiffusion {
+    enabled: Option<bool>,
+    weights_dir: Option<PathBuf>,
+    steps: Option<usize>,
+    guidance: Option<f64>,
+    width: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -490,7 +518,34 @@ impl Config {
                 ));
             }
         }
+        let diffusion = DiffusionConfig {
+            enabled: env_str("HEADSHOT_DIFFUSION")
+                .map(|v| matches!(v.as_str(), "1" | "true" | "yes" | "on"))
+                .or(raw.diffusion.enabled)
+                .unwrap_or(false),
+            weights_dir: env_str("HEADSHOT_DIFFUSION_WEIGHTS")
+                .map(PathBuf::from)
+                .or(raw.diffusion.weights_dir),
+            steps: raw.diffusion.steps.unwrap_or(20),
+            guidance: raw.diffusion.guidance.unwrap_or(7.5),
+            width: raw.diffusion.width.unwrap_or(512),
+        };
+        if !(1..=150).contains(&diffusion.steps) || !(1.0..=30.0).contains(&diffusion.guidance) {
+            return Err(invalid(
+                "diffusion.steps",
+                "steps must be 1-150 and guidance 1-30",
+                "use e.g. steps = 20, guidance = 7.5",
+            ));
+        }
+        if diffusion.width < 64 || !diffusion.width.is_multiple_of(64) {
+            return Err(invalid(
+                "diffusion.width",
+                "not a multiple of 64 (>= 64)",
+                "use 512",
+            ));
+        }
         Ok(Config {
+            diffusion,
             data_dir,
             jobs,
             retention,

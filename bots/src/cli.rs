@@ -44,6 +44,12 @@ pub enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+    /// Diffusion weights: list what is present, fetch a model.
+    Models {
+        /// What to do.
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
     /// Detect faces and the person mask in a photo; JSON on stdout.
     Inspect {
         /// The photo.
@@ -84,6 +90,12 @@ pub struct GenerateArgs {
     /// Also write one PNG with every style on the given selfies.
     #[arg(long)]
     pub contact_sheet: Option<PathBuf>,
+    /// studio (default) or diffusion (needs weights: `headshot models fetch sd15-inpaint`).
+    #[arg(long, default_value = "studio", value_parser = ["studio", "diffusion"])]
+    pub engine: String,
+    /// Denoising steps of the diffusion engine.
+    #[arg(long)]
+    pub steps: Option<usize>,
 }
 
 impl GenerateArgs {
@@ -99,8 +111,22 @@ impl GenerateArgs {
             png: self.format == "png",
             json: self.json,
             contact_sheet: self.contact_sheet,
+            engine: self.engine,
+            steps: self.steps,
         }
     }
+}
+
+/// `headshot models ...`.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Which diffusion weights are present and where.
+    List,
+    /// Download a model into the Hugging Face cache (`sd15-inpaint`, `sdxl-inpaint`).
+    Fetch {
+        /// The model.
+        name: String,
+    },
 }
 
 /// `headshot config ...`.

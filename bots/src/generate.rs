@@ -31,6 +31,10 @@ pub struct Options {
     pub json: bool,
     /// Also write a contact sheet of every style.
     pub contact_sheet: Option<PathBuf>,
+    /// `studio` or `diffusion`.
+    pub engine: String,
+    /// Denoising steps for the diffusion engine (default: the configuration's).
+    pub steps: Option<usize>,
 }
 
 /// Runs the command; exits 1 if any selfie was refused.
@@ -43,6 +47,30 @@ pub fn run(config: &Config, catalog: &Catalog, options: Options) -> anyhow::Resu
     };
     let studio =
         Studio::load(Some(&crate::setup::weights_dir(config)), config.decode_limits())?.with_format(format);
+    let diffusion = if options.engine == "diffusion" {
+        let dir = crate::weights::diffusion_dir(config).context(
+            "no diffusion weights: run `headshot models fetch sd15-inpaint` or set diffusion.weights_dir",
+        )?;
+        let settings = headshot::models::diffusion::Settings {
+            steps: options.steps.unwrap_or(config.diffusion.steps),
+            guidance: config.diffusion.guidance,
+            width: config.diffusion.width,
+        };
+        let base = Studio::load(Some(&crate::setup::weights_dir(config)), config.decode_limits())?
+            .with_format(format);
+        Some(headshot::models::diffusion::DiffusionEngine::load(
+            base,
+            &dir,
+            &candle_core::Device::Cpu,
+            settings,
+        )?)
+    } else {
+        None
+    };
+    let engine: &dyn Generator = match &diffusion {
+        Some(d) => d,
+        None => &studio,
+    };
     std::fs::create_dir_all(&options.out)
         .with_context(|| format!("cannot create {}", options.out.display()))?;
     let mut report = Vec::new();
@@ -74,7 +102,7 @@ pub fn run(config: &Config, catalog: &Catalog, options: Options) -> anyhow::Resu
             seed: 0,
         };
         let crop = options.crop.unwrap_or(style.default_crop);
-        let generated = studio
+        let generated = engine
             .generate(
                 &request(style, crop, options.variants),
                 &mut progress_printer(path),

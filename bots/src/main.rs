@@ -7,6 +7,7 @@ mod generate;
 mod inspect;
 mod serve;
 mod setup;
+mod weights;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,12 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Data { command } => runtime.block_on(data::run(&config, command)),
         cli::Command::Inspect { image, overlay } => inspect::run(&config, &image, overlay.as_deref()),
         cli::Command::Serve => runtime.block_on(serve::run(config)),
+        cli::Command::Models {
+            command: cli::ModelsCommand::List,
+        } => weights::list(&config),
+        cli::Command::Models {
+            command: cli::ModelsCommand::Fetch { name },
+        } => runtime.block_on(weights::fetch(&name)),
         cli::Command::Generate(args) => {
             let catalog = setup::load_catalog(&config)?;
             generate::run(&config, &catalog, args.into_options())

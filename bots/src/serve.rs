@@ -4,7 +4,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use std::sync::atomic::AtomicBool;
+
+use headshot::models::diffusion::DiffusionEngine;
 use headshot::models::studio::Studio;
+use headshot::models::{
+    GenerateError, Generated, Generator, IntakeError, IntakeReport, Mode, Progress, Request,
+};
 use headshot::{Config, Service, Store, SystemClock};
 use headshot_bots::{discord, telegram, web};
 use tokio_util::sync::CancellationToken;
@@ -22,6 +28,13 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     }
     let catalog = crate::setup::load_catalog(&config)?;
     let studio = Studio::load(Some(&crate::setup::weights_dir(&config)), config.decode_limits())?;
+    let generator: Arc<dyn Generator> = match diffusion(&config, studio) {
+        Ok(engine) => {
+            tracing::info!("diffusion enabled for headshot styles; the studio renders the rest");
+            Arc::new(Router { engine })
+        }
+        Err(studio) => Arc::new(*studio),
+    };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let store = Store::open(&config.data_dir).with_context(|| {
@@ -33,7 +46,7 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let service = Service::new(
         config.clone(),
         catalog,
-        Arc::new(studio),
+        generator,
         store.clone(),
         Arc::new(SystemClock),
     );
@@ -133,6 +146,58 @@ fn start_front_end(
         fronts.spawn(async move {
             telegram::run_with(service, token, api_url, options, stop.cancelled_owned()).await
         });
+    }
+}
+
+/// Diffusion for headshot styles (new attire and background), the studio for the rest.
+struct Router {
+    engine: DiffusionEngine,
+}
+
+impl Generator for Router {
+    fn name(&self) -> &str {
+        "studio+diffusion"
+    }
+
+    fn intake(&self, upload: &[u8]) -> Result<IntakeReport, IntakeError> {
+        self.engine.studio().intake(upload)
+    }
+
+    fn generate(
+        &self,
+        request: &Request,
+        progress: &mut dyn FnMut(Progress),
+        cancel: &AtomicBool,
+    ) -> Result<Generated, GenerateError> {
+        if request.style.mode == Mode::Headshot && !request.style.attire_prompt.is_empty() {
+            self.engine.generate(request, progress, cancel)
+        } else {
+            self.engine.studio().generate(request, progress, cancel)
+        }
+    }
+}
+
+/// The diffusion engine when enabled and its weights load; the studio back otherwise.
+fn diffusion(config: &Config, studio: Studio) -> Result<DiffusionEngine, Box<Studio>> {
+    if !config.diffusion.enabled {
+        return Err(Box::new(studio));
+    }
+    let Some(dir) = crate::weights::diffusion_dir(config).filter(|d| crate::weights::missing(d).is_empty())
+    else {
+        tracing::warn!("diffusion.enabled but no complete weights (headshot models list); using the studio");
+        return Err(Box::new(studio));
+    };
+    let settings = headshot::models::diffusion::Settings {
+        steps: config.diffusion.steps,
+        guidance: config.diffusion.guidance,
+        width: config.diffusion.width,
+    };
+    match DiffusionEngine::prepare(&dir, &candle_core::Device::Cpu, settings) {
+        Ok((model, tokenizer)) => Ok(DiffusionEngine::new(studio, model, tokenizer, settings)),
+        Err(e) => {
+            tracing::warn!(error = %e, "diffusion weights did not load; using the studio");
+            Err(Box::new(studio))
+        }
     }
 }
 

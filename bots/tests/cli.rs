@@ -172,3 +172,63 @@ fn inspect_prints_faces_in_original_pixels() {
     assert!(v["mask_coverage"].as_f64().unwrap() > 0.2);
     assert!(dir.path().join("o.png").exists());
 }
+
+#[test]
+fn generate_with_the_diffusion_engine_and_models_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/diffusion");
+    let astronaut = fixture("astronaut.png");
+    let run = |config: &str, args: &[&str]| {
+        std::fs::write(dir.path().join("d.toml"), config).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_headshot"))
+            .args(["--config", "d.toml"])
+            .args(args)
+            .current_dir(dir.path())
+            .env("HEADSHOT_DIFFUSION_WEIGHTS", &weights)
+            .env("HF_HOME", dir.path().join("hf"))
+            .env("HEADSHOT_DATA_DIR", dir.path().join("data"))
+            .output()
+            .unwrap()
+    };
+    let gen_args = [
+        "generate",
+        astronaut.to_str().unwrap(),
+        "--engine",
+        "diffusion",
+        "--steps",
+        "2",
+        "--crop",
+        "4:5",
+        "--out",
+        "out",
+    ];
+    // At 512 px the tiny test model's attention would need hundreds of GB: refused up front.
+    let big = run("[diffusion]\nwidth = 512\n", &gen_args);
+    assert!(!big.status.success());
+    assert!(String::from_utf8_lossy(&big.stderr).contains("not enough memory"));
+    let ok = run("[diffusion]\nwidth = 64\n", &gen_args);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let master = dir.path().join("out/astronaut-corporate-4x5.jpg");
+    let img = image::open(&master).unwrap();
+    assert_eq!(img.width() * 5, img.height() * 4);
+    let list = run("", &["models", "list"]);
+    assert!(list.status.success());
+    let text = stdout(&list);
+    assert!(
+        text.contains("sd15-inpaint") && text.contains("not fetched"),
+        "{text}"
+    );
+    assert!(
+        text.contains("configured (diffusion.weights_dir)") && text.contains("missing tokenizer/vocab.json"),
+        "{text}"
+    );
+    let fetch = run("", &["models", "fetch", "sd15-inpaint"]);
+    assert!(!fetch.status.success());
+    assert!(
+        String::from_utf8_lossy(&fetch.stderr).contains("offline"),
+        "{}",
+        String::from_utf8_lossy(&fetch.stderr)
+    );
+    let unknown = run("", &["models", "fetch", "nope"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("known: sd15-inpaint, sdxl-inpaint"));
+}

@@ -83,6 +83,16 @@ impl DiffusionEngine {
         device: &Device,
         settings: Settings,
     ) -> Result<DiffusionEngine, DiffusionError> {
+        let (model, tokenizer) = DiffusionEngine::prepare(dir, device, settings)?;
+        Ok(DiffusionEngine::new(studio, model, tokenizer, settings))
+    }
+
+    /// The model and tokenizer of `dir`, after the memory checks of [`DiffusionEngine::load`].
+    pub fn prepare(
+        dir: &Path,
+        device: &Device,
+        settings: Settings,
+    ) -> Result<(Model, Option<Tokenizer>), DiffusionError> {
         let on_disk: u64 = ["unet", "vae", "text_encoder"]
             .iter()
             .filter_map(|d| std::fs::read_dir(dir.join(d)).ok())
@@ -113,7 +123,12 @@ impl DiffusionEngine {
             )));
         }
         let tokenizer = Tokenizer::load(&dir.join("tokenizer")).ok();
-        Ok(DiffusionEngine::new(studio, model, tokenizer, settings))
+        Ok((model, tokenizer))
+    }
+
+    /// The studio it builds on.
+    pub fn studio(&self) -> &Studio {
+        &self.studio
     }
 
     /// The loaded model.
