@@ -219,7 +219,7 @@ fn generate_with_the_diffusion_engine_and_models_commands() {
         "{text}"
     );
     assert!(
-        text.contains("configured (diffusion.weights_dir)") && text.contains("missing tokenizer/vocab.json"),
+        text.contains("configured (diffusion.weights_dir)") && text.contains(": complete"),
         "{text}"
     );
     let fetch = run("", &["models", "fetch", "sd15-inpaint"]);

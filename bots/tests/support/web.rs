@@ -95,6 +95,21 @@ impl WebApp {
     }
 }
 
+impl Browser {
+    /// A browser for a server at `base` (e.g. one the real binary started).
+    pub fn at(base: &str) -> Browser {
+        Browser {
+            base: base.trim_end_matches('/').to_string(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: Arc::new(Mutex::new(Vec::new())),
+            events: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+}
+
 /// One browser: its cookies and the events its page received.
 #[derive(Clone)]
 pub struct Browser {
