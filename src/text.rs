@@ -277,6 +277,21 @@ pub fn hint() -> String {
     "Send me a selfie to get headshots, or /help for commands.".into()
 }
 
+/// How [`hint_other`] names a non-image upload of MIME type `mime`.
+pub fn describe_mime(mime: &str) -> &'static str {
+    if mime.starts_with("video/") {
+        "a video"
+    } else if mime.starts_with("audio/") {
+        "audio"
+    } else if mime == "application/pdf" {
+        "a PDF"
+    } else if mime.starts_with("text/") {
+        "a text file"
+    } else {
+        "that kind of file"
+    }
+}
+
 /// Anything else (stickers, voice, non-image files).
 pub fn hint_other(what: &str) -> String {
     format!("I can't use {what}. Send a photo (JPEG, PNG or WebP) of yourself, or /help.")

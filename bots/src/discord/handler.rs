@@ -221,7 +221,9 @@ impl Handler {
         for a in files {
             let image = a.content_type.as_deref().is_none_or(|t| t.starts_with("image/"));
             if !image {
-                other = Some(describe(a.content_type.as_deref().unwrap_or("")));
+                other = Some(headshot::text::describe_mime(
+                    a.content_type.as_deref().unwrap_or(""),
+                ));
                 continue;
             }
             match self.download(a).await {
@@ -500,20 +502,6 @@ fn too_large(limit: u64) -> String {
             max: limit as usize,
         },
     ))
-}
-
-fn describe(mime: &str) -> &'static str {
-    if mime.starts_with("video/") {
-        "a video"
-    } else if mime.starts_with("audio/") {
-        "audio"
-    } else if mime == "application/pdf" {
-        "a PDF"
-    } else if mime.starts_with("text/") {
-        "a text file"
-    } else {
-        "that kind of file"
-    }
 }
 
 #[serenity::async_trait]

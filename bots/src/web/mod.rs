@@ -553,7 +553,7 @@ async fn upload(
                 }
                 let sniffed = image::guess_format(&bytes).is_ok();
                 if !sniffed && !mime.is_empty() && !mime.starts_with("image/") {
-                    other = Some(describe(&mime).to_string());
+                    other = Some(headshot::text::describe_mime(&mime).to_string());
                     continue;
                 }
                 if uploads.len() >= intake.album_max {
@@ -610,21 +610,6 @@ async fn upload(
         })
         .await;
     (StatusCode::ACCEPTED, Json(json!({"ok": true}))).into_response()
-}
-
-/// What the hint calls a non-image upload.
-fn describe(mime: &str) -> &'static str {
-    if mime.starts_with("video/") {
-        "a video"
-    } else if mime.starts_with("audio/") {
-        "audio"
-    } else if mime == "application/pdf" {
-        "a PDF"
-    } else if mime.starts_with("text/") {
-        "a text file"
-    } else {
-        "that kind of file"
-    }
 }
 
 #[derive(Deserialize)]

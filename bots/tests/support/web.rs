@@ -72,15 +72,7 @@ impl WebApp {
     }
 
     pub fn browser(&self) -> Browser {
-        Browser {
-            base: self.url.clone(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookies: Arc::new(Mutex::new(Vec::new())),
-            events: Arc::new(Mutex::new(Vec::new())),
-        }
+        Browser::at(&self.url)
     }
 
     /// Stops the server (which must end its event streams) and the core.

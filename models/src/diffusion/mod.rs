@@ -194,6 +194,8 @@ impl Model {
             unet_json.in_channels,
             unet_json.out_channels,
             false,
+            // candle 0.11.1's sliced attention fails with a rank error, so full attention it is
+            // (at 512x640 on CPU that needs more than 22 GB: see the README's benchmarks).
             unet_json.to_candle(None)?,
         )?;
         let mut vae_tensors = load_tensors(&vae_file, device)?;

@@ -1,0 +1,115 @@
+//! Speed of the candle pipeline's networks at the real SD 1.5 inpainting shapes with random
+//! weights (no download): one UNet step at batch 2 (guidance) for a 512x640 picture and one VAE
+//! decode, plus a criterion-free timing of the tiny test configuration's step. A harness with a
+//! few iterations (about a minute per UNet step here), not criterion's samples. Compare with
+//! `models/tools/bench_torch_sd.py` run right before or after on the same machine.
+//!
+//! Run: `cargo bench -p headshot-models --bench diffusion_sd15 -- [runs]`.
+#![allow(missing_docs)]
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use candle_transformers::models::stable_diffusion::unet_2d::{
+    BlockConfig, UNet2DConditionModel, UNet2DConditionModelConfig,
+};
+use candle_transformers::models::stable_diffusion::vae::{AutoEncoderKL, AutoEncoderKLConfig};
+
+fn peak_mb() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
+        .unwrap_or_default()
+}
+
+fn time(label: &str, runs: usize, mut f: impl FnMut()) {
+    let t = Instant::now();
+    f();
+    let warm = t.elapsed();
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        f();
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
+    println!(
+        "{label}: warm-up {warm:.1?}, runs {times:.2?} s, mean {mean:.2} s; peak RSS so far {}",
+        peak_mb()
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runs: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(2);
+    // `unet` or `vae` runs one of them (the VAE decode at this size needs a lot of memory).
+    let only = |what: &str| !args.iter().any(|a| a == "unet" || a == "vae") || args.iter().any(|a| a == what);
+    let dev = Device::Cpu;
+    println!("candle threads: {}", candle_core::utils::get_num_threads());
+    if only("vae") {
+        vae_decode(&dev, runs);
+    }
+    if only("unet") {
+        unet_step(&dev, runs);
+    }
+}
+
+fn vae_decode(dev: &Device, runs: usize) {
+    // VAE decode (1,4,80,64) -> (1,3,640,512).
+    let map = VarMap::new();
+    let vae = AutoEncoderKL::new(
+        VarBuilder::from_varmap(&map, DType::F32, dev),
+        3,
+        3,
+        AutoEncoderKLConfig {
+            block_out_channels: vec![128, 256, 512, 512],
+            layers_per_block: 2,
+            latent_channels: 4,
+            norm_num_groups: 32,
+            use_quant_conv: true,
+            use_post_quant_conv: true,
+        },
+    )
+    .unwrap();
+    let latents = Tensor::randn(0f32, 1., (1, 4, 80, 64), dev).unwrap();
+    time("VAE decode 512x640", runs, || {
+        vae.decode(&latents).unwrap();
+    });
+}
+
+fn unet_step(dev: &Device, runs: usize) {
+    // UNet step, batch 2.
+    let block = |c, attn| BlockConfig {
+        out_channels: c,
+        use_cross_attn: attn,
+        attention_head_dim: 8,
+    };
+    let config = UNet2DConditionModelConfig {
+        blocks: vec![
+            block(320, Some(1)),
+            block(640, Some(1)),
+            block(1280, Some(1)),
+            block(1280, None),
+        ],
+        cross_attention_dim: 768,
+        layers_per_block: 2,
+        ..UNet2DConditionModelConfig::default()
+    };
+    let map = VarMap::new();
+    let unet = UNet2DConditionModel::new(
+        VarBuilder::from_varmap(&map, DType::F32, dev),
+        9,
+        4,
+        false,
+        config,
+    )
+    .unwrap();
+    let sample = Tensor::randn(0f32, 1., (2, 9, 80, 64), dev).unwrap();
+    let context = Tensor::randn(0f32, 1., (2, 77, 768), dev).unwrap();
+    time("UNet step 512x640 batch 2", runs, || {
+        unet.forward(&sample, 500., &context).unwrap();
+    });
+}
