@@ -4,9 +4,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use support::web::{Browser, text_of};
 
@@ -19,27 +18,11 @@ async fn diffusion_serve_routes_headshot_styles_and_says_so() {
     )
     .unwrap();
     let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/diffusion");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_headshot"))
-        .args(["--config", "headshot.toml", "serve"])
-        .current_dir(dir.path())
-        .env_remove("TELEGRAM_BOT_TOKEN")
-        .env_remove("DISCORD_TOKEN")
-        .env("HEADSHOT_WEB_ENABLED", "1")
-        .env("HEADSHOT_WEB_BIND", "127.0.0.1:0")
-        .env("HEADSHOT_DIFFUSION_WEIGHTS", &weights)
-        .env("HEADSHOT_DATA_DIR", dir.path().join("data"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().expect("serve prints the chat URL").unwrap();
-        if let Some(url) = line.strip_prefix("headshot: web chat at ") {
-            break url.to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (mut child, url) = support::web::serve_web(
+        dir.path(),
+        &["--config", "headshot.toml"],
+        &[("HEADSHOT_DIFFUSION_WEIGHTS", weights.as_os_str())],
+    );
     let b = Browser::at(&url);
     let health = b.get("/healthz").await.json();
     assert_eq!(health["generator"]["name"], "studio+diffusion");

@@ -5,9 +5,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
@@ -21,27 +20,8 @@ async fn web_browser_selfie_to_headshots_and_reroll() {
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_headshot"))
-        .arg("serve")
-        .current_dir(dir.path())
-        .env_remove("TELEGRAM_BOT_TOKEN")
-        .env_remove("DISCORD_TOKEN")
-        .env("HEADSHOT_WEB_ENABLED", "1")
-        .env("HEADSHOT_WEB_BIND", "127.0.0.1:0")
-        .env("HEADSHOT_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("HEADSHOT_DATA_DIR", dir.path().join("data"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().expect("serve prints the chat URL").unwrap();
-        if let Some(url) = line.strip_prefix("headshot: web chat at ") {
-            break url.to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (mut child, url) =
+        support::web::serve_web(dir.path(), &[], &[("HEADSHOT_ADMIN_TOKEN", ADMIN_TOKEN.as_ref())]);
 
     let driver = Driver::start(&dir.path().join("profile")).await;
     driver.goto(&url).await;

@@ -87,6 +87,41 @@ impl WebApp {
     }
 }
 
+/// Starts the real `headshot serve` binary in `dir` with the web chat on a free loopback port
+/// (no chat-platform tokens; `args` before `serve`, `envs` added); returns it and the chat URL
+/// it printed.
+pub fn serve_web(
+    dir: &std::path::Path,
+    args: &[&str],
+    envs: &[(&str, &std::ffi::OsStr)],
+) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_headshot"))
+        .args(args)
+        .arg("serve")
+        .current_dir(dir)
+        .env_remove("TELEGRAM_BOT_TOKEN")
+        .env_remove("DISCORD_TOKEN")
+        .env("HEADSHOT_WEB_ENABLED", "1")
+        .env("HEADSHOT_WEB_BIND", "127.0.0.1:0")
+        .env("HEADSHOT_DATA_DIR", dir.join("data"))
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("serve prints the chat URL").unwrap();
+        if let Some(url) = line.strip_prefix("headshot: web chat at ") {
+            break url.to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}
+
 impl Browser {
     /// A browser for a server at `base` (e.g. one the real binary started).
     pub fn at(base: &str) -> Browser {
