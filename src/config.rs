@@ -56,6 +56,12 @@ pub struct DiffusionConfig {
     pub guidance: f64,
     /// Paint width in pixels (multiple of 64).
     pub width: u32,
+    /// img2img strength of the main pass (1.0 paints attire and background from noise).
+    pub strength: f64,
+    /// Strength of the optional low-strength pass that evens light and colour (0 = off).
+    pub harmonise: f64,
+    /// Variants painted at once through the UNet (0 = as many as memory allows).
+    pub batch: usize,
 }
 
 /// Job engine settings.
@@ -280,6 +286,9 @@ struct RawDiffusion {
     steps: Option<usize>,
     guidance: Option<f64>,
     width: Option<u32>,
+    strength: Option<f64>,
+    harmonise: Option<f64>,
+    batch: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -529,7 +538,17 @@ impl Config {
             steps: raw.diffusion.steps.unwrap_or(20),
             guidance: raw.diffusion.guidance.unwrap_or(7.5),
             width: raw.diffusion.width.unwrap_or(512),
+            strength: raw.diffusion.strength.unwrap_or(1.0),
+            harmonise: raw.diffusion.harmonise.unwrap_or(0.0),
+            batch: raw.diffusion.batch.unwrap_or(0),
         };
+        if !(0.05..=1.0).contains(&diffusion.strength) || !(0.0..=0.6).contains(&diffusion.harmonise) {
+            return Err(invalid(
+                "diffusion.strength",
+                "strength must be 0.05-1 and harmonise 0-0.6",
+                "use e.g. strength = 1.0, harmonise = 0.25",
+            ));
+        }
         if !(1..=150).contains(&diffusion.steps) || !(1.0..=30.0).contains(&diffusion.guidance) {
             return Err(invalid(
                 "diffusion.steps",

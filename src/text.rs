@@ -307,6 +307,12 @@ pub fn generation_failed() -> String {
     "Sorry, something went wrong while making your headshots. Please try again.".into()
 }
 
+/// Every attempt at a picture was flagged by the safety checker: nothing was kept.
+pub fn generation_unsafe() -> String {
+    "Sorry, these headshots could not be finished, so nothing was kept. Please try another selfie or style."
+        .into()
+}
+
 /// A stale button.
 pub fn stale_button() -> String {
     "That button is no longer active.".into()

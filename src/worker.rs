@@ -153,6 +153,10 @@ impl Inner {
                 }
             }
             Err(GenerateError::Intake(e)) => return self.fail(job, text::intake_refusal(&e)),
+            Err(GenerateError::Unsafe(detail)) => {
+                tracing::warn!(job = %job.id, %detail, "outputs flagged by the safety checker; nothing kept");
+                return self.fail(job, text::generation_unsafe());
+            }
             Err(GenerateError::Failed(detail)) => {
                 tracing::error!(job = %job.id, %detail, "generation failed");
                 return self.fail(job, text::generation_failed());

@@ -157,6 +157,33 @@ async fn a_caption_command_sets_the_style_of_that_photo() {
 }
 
 #[tokio::test]
+async fn outputs_refused_by_the_safety_checker_end_the_job_with_a_neutral_message() {
+    let generator = fast();
+    generator
+        .flag_unsafe
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let h = Harness::start(config(false), generator.clone()).await;
+    h.photo("5", selfie(100)).await;
+    h.front
+        .wait_until("the refusal", |f| {
+            f.texts("5")
+                .iter()
+                .any(|t| *t == headshot::text::generation_unsafe())
+        })
+        .await;
+    assert!(h.front.albums("5").is_empty(), "nothing is sent");
+    let job = &h.service.store().jobs_of(&user("5")).unwrap()[0];
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.results, 0, "nothing is stored");
+    assert!(
+        !headshot::text::generation_unsafe()
+            .to_lowercase()
+            .contains("nsfw")
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_selfie_before_consent_waits_and_runs_after_agreeing() {
     let generator = fast();
     let h = Harness::start(config(true), generator.clone()).await;

@@ -55,13 +55,17 @@ pub fn run(config: &Config, catalog: &Catalog, options: Options) -> anyhow::Resu
             steps: options.steps.unwrap_or(config.diffusion.steps),
             guidance: config.diffusion.guidance,
             width: config.diffusion.width,
+            strength: config.diffusion.strength,
+            harmonise: config.diffusion.harmonise,
+            batch: config.diffusion.batch,
+            ..Default::default()
         };
         let base = Studio::load(Some(&crate::setup::weights_dir(config)), config.decode_limits())?
             .with_format(format);
         Some(headshot::models::diffusion::DiffusionEngine::load(
             base,
             &dir,
-            &candle_core::Device::Cpu,
+            &headshot::models::diffusion::device(),
             settings,
         )?)
     } else {

@@ -191,9 +191,13 @@ fn diffusion(config: &Config, studio: Studio) -> Result<DiffusionEngine, Box<Stu
         steps: config.diffusion.steps,
         guidance: config.diffusion.guidance,
         width: config.diffusion.width,
+        strength: config.diffusion.strength,
+        harmonise: config.diffusion.harmonise,
+        batch: config.diffusion.batch,
+        ..Default::default()
     };
-    match DiffusionEngine::prepare(&dir, &candle_core::Device::Cpu, settings) {
-        Ok((model, tokenizer)) => Ok(DiffusionEngine::new(studio, model, tokenizer, settings)),
+    match DiffusionEngine::prepare(&dir, &headshot::models::diffusion::device(), settings) {
+        Ok(parts) => Ok(DiffusionEngine::new(studio, parts, settings)),
         Err(e) => {
             tracing::warn!(error = %e, "diffusion weights did not load; using the studio");
             Err(Box::new(studio))

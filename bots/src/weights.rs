@@ -36,7 +36,7 @@ pub const KNOWN: [Known; 2] = [
 ];
 
 /// The files a diffusers inpainting directory needs.
-pub const FILES: [&str; 9] = [
+pub const FILES: [&str; 12] = [
     "unet/config.json",
     "unet/diffusion_pytorch_model.safetensors",
     "vae/config.json",
@@ -46,6 +46,9 @@ pub const FILES: [&str; 9] = [
     "scheduler/scheduler_config.json",
     "tokenizer/vocab.json",
     "tokenizer/merges.txt",
+    "safety_checker/config.json",
+    "safety_checker/model.safetensors",
+    "feature_extractor/preprocessor_config.json",
 ];
 
 /// The Hugging Face cache root (`HF_HOME/hub`, else `~/.cache/huggingface/hub`).

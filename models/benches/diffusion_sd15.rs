@@ -4,7 +4,7 @@
 //! few iterations (about a minute per UNet step here), not criterion's samples. Compare with
 //! `models/tools/bench_torch_sd.py` run right before or after on the same machine.
 //!
-//! Run: `cargo bench -p headshot-models --bench diffusion_sd15 -- [runs]`.
+//! Run: `cargo bench -p headshot-models --bench diffusion_sd15 -- [unet|unet1|vae|tiled] [runs]`.
 #![allow(missing_docs)]
 
 use std::time::Instant;
@@ -15,6 +15,7 @@ use candle_transformers::models::stable_diffusion::unet_2d::{
     BlockConfig, UNet2DConditionModel, UNet2DConditionModelConfig,
 };
 use candle_transformers::models::stable_diffusion::vae::{AutoEncoderKL, AutoEncoderKLConfig};
+use headshot_models::diffusion;
 
 fn peak_mb() -> String {
     std::fs::read_to_string("/proc/self/status")
@@ -45,19 +46,23 @@ fn time(label: &str, runs: usize, mut f: impl FnMut()) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runs: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(2);
-    // `unet` or `vae` runs one of them (the VAE decode at this size needs a lot of memory).
-    let only = |what: &str| !args.iter().any(|a| a == "unet" || a == "vae") || args.iter().any(|a| a == what);
+    // `unet`, `unet1`, `vae` or `tiled` runs only those (the whole VAE decode at this size needs
+    // a lot of memory): `unet` is the guided batch of 2 in one pass, `unet1` one picture
+    // without guidance, `tiled` the VAE decode in our overlapping tiles.
+    let modes = ["unet", "unet1", "vae", "tiled"];
+    let only =
+        |what: &str| !args.iter().any(|a| modes.contains(&a.as_str())) || args.iter().any(|a| a == what);
     let dev = Device::Cpu;
     println!("candle threads: {}", candle_core::utils::get_num_threads());
-    if only("vae") {
-        vae_decode(&dev, runs);
+    if only("vae") || only("tiled") {
+        vae_decode(&dev, runs, only("vae"), only("tiled"));
     }
-    if only("unet") {
-        unet_step(&dev, runs);
+    if only("unet") || only("unet1") {
+        unet_step(&dev, runs, only("unet"), only("unet1"));
     }
 }
 
-fn vae_decode(dev: &Device, runs: usize) {
+fn vae_decode(dev: &Device, runs: usize, whole: bool, tiled: bool) {
     // VAE decode (1,4,80,64) -> (1,3,640,512).
     let map = VarMap::new();
     let vae = AutoEncoderKL::new(
@@ -75,12 +80,24 @@ fn vae_decode(dev: &Device, runs: usize) {
     )
     .unwrap();
     let latents = Tensor::randn(0f32, 1., (1, 4, 80, 64), dev).unwrap();
-    time("VAE decode 512x640", runs, || {
-        vae.decode(&latents).unwrap();
-    });
+    if tiled {
+        let (tile, overlap) = (diffusion::TILE, diffusion::OVERLAP);
+        time(
+            &format!("VAE decode 512x640 in tiles ({tile}/{overlap})"),
+            runs,
+            || {
+                diffusion::decode_tiles(&vae, &latents, 8, tile, overlap).unwrap();
+            },
+        );
+    }
+    if whole {
+        time("VAE decode 512x640 whole", runs, || {
+            vae.decode(&latents).unwrap();
+        });
+    }
 }
 
-fn unet_step(dev: &Device, runs: usize) {
+fn unet_step(dev: &Device, runs: usize, guided: bool, single: bool) {
     // UNet step, batch 2.
     let block = |c, attn| BlockConfig {
         out_channels: c,
@@ -109,7 +126,15 @@ fn unet_step(dev: &Device, runs: usize) {
     .unwrap();
     let sample = Tensor::randn(0f32, 1., (2, 9, 80, 64), dev).unwrap();
     let context = Tensor::randn(0f32, 1., (2, 77, 768), dev).unwrap();
-    time("UNet step 512x640 batch 2", runs, || {
-        unet.forward(&sample, 500., &context).unwrap();
-    });
+    if single {
+        let (one, ctx) = (sample.narrow(0, 0, 1).unwrap(), context.narrow(0, 0, 1).unwrap());
+        time("UNet pass 512x640 batch 1", runs, || {
+            unet.forward(&one, 500., &ctx).unwrap();
+        });
+    }
+    if guided {
+        time("UNet step 512x640 batch 2", runs, || {
+            unet.forward(&sample, 500., &context).unwrap();
+        });
+    }
 }

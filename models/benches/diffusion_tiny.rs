@@ -41,6 +41,7 @@ fn bench(c: &mut Criterion) {
         negative: &[],
         steps: 4,
         guidance: 7.5,
+        strength: 1.0,
         seed: 1,
     };
     group.bench_function("inpaint_4_steps_32x48", |b| {

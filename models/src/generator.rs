@@ -168,6 +168,10 @@ pub enum GenerateError {
     /// The selfie stopped passing intake (for example a changed pipeline).
     #[error(transparent)]
     Intake(#[from] IntakeError),
+    /// The safety checker flagged every attempt at a picture; users get a neutral message
+    /// and nothing is stored or sent.
+    #[error("safety check: {0}")]
+    Unsafe(String),
     /// Anything else; the text is for logs, users get a neutral message.
     #[error("generator failure: {0}")]
     Failed(String),

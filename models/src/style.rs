@@ -98,6 +98,30 @@ pub struct Style {
     pub negative_prompt: String,
     /// Framings produced unless the user chose otherwise.
     pub default_crop: Crop,
+    /// The diffusion generator's steps, guidance and strength for this style (each falls back
+    /// to the `[diffusion]` configuration when absent).
+    #[serde(default, skip_serializing_if = "Tuning::is_empty")]
+    pub diffusion: Tuning,
+}
+
+/// Per-style diffusion settings; `None` uses the operator's configuration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tuning {
+    /// Denoising steps, 1..=150.
+    pub steps: Option<usize>,
+    /// Classifier-free guidance, 1..=30.
+    pub guidance: Option<f64>,
+    /// How much of the studio picture is re-noised, 0.05..=1 (1: attire and background
+    /// painted from noise; lower keeps more of the studio picture's layout and colours).
+    pub strength: Option<f64>,
+}
+
+impl Tuning {
+    /// No field set.
+    pub fn is_empty(&self) -> bool {
+        *self == Tuning::default()
+    }
 }
 
 /// The whole catalog, in file order.
@@ -194,6 +218,16 @@ impl Style {
             BackdropKind::Gradient => 2,
             BackdropKind::BlurOriginal => 0,
         };
+        let t = &self.diffusion;
+        if t.steps.is_some_and(|s| !(1..=150).contains(&s)) {
+            return Err(invalid("diffusion.steps must be 1..=150".into()));
+        }
+        if t.guidance.is_some_and(|g| !(1.0..=30.0).contains(&g)) {
+            return Err(invalid("diffusion.guidance must be 1..=30".into()));
+        }
+        if t.strength.is_some_and(|s| !(0.05..=1.0).contains(&s)) {
+            return Err(invalid("diffusion.strength must be 0.05..=1".into()));
+        }
         if self.backdrop.colors.len() < needed {
             return Err(invalid(format!("the backdrop needs {needed} colour(s)")));
         }
@@ -291,6 +325,27 @@ mod tests {
             Catalog::from_toml("style = []"),
             Err(CatalogError::Empty)
         ));
+    }
+
+    #[test]
+    fn styles_carry_their_own_diffusion_settings() {
+        let catalog = Catalog::builtin();
+        let executive = catalog.get("executive").unwrap().diffusion;
+        assert_eq!((executive.steps, executive.guidance), (Some(25), Some(8.5)));
+        assert_eq!(catalog.get("tech").unwrap().diffusion.strength, Some(0.9));
+        assert!(catalog.get("corporate").unwrap().diffusion.is_empty());
+        let base = BUILTIN_CATALOG;
+        for (bad, field) in [
+            ("{ steps = 0 }", "steps"),
+            ("{ guidance = 40.0 }", "guidance"),
+            ("{ strength = 0.0 }", "strength"),
+        ] {
+            let text = base.replacen("{ steps = 25, guidance = 8.5 }", bad, 1);
+            let err = Catalog::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains("executive") && err.contains(field), "{err}");
+        }
+        let unknown = base.replacen("{ steps = 25, guidance = 8.5 }", "{ stpes = 25 }", 1);
+        assert!(Catalog::from_toml(&unknown).is_err());
     }
 
     #[test]

@@ -91,6 +91,8 @@ fn parity_inpainting_loop() {
         &m,
         Denoise {
             noise: f["loop.latents0"].clone(),
+            init: None,
+            strength: 1.0,
             mask: &f["loop.mask"],
             masked_latents: &f["loop.masked_latents"],
             context: &context,

@@ -28,6 +28,8 @@ pub struct FakeGenerator {
     pub step_time: Duration,
     pub calls: AtomicUsize,
     pub intakes: AtomicUsize,
+    /// When set, every generation ends as a diffusion engine's safety refusal.
+    pub flag_unsafe: std::sync::atomic::AtomicBool,
 }
 
 impl FakeGenerator {
@@ -37,6 +39,7 @@ impl FakeGenerator {
             step_time,
             calls: AtomicUsize::new(0),
             intakes: AtomicUsize::new(0),
+            flag_unsafe: std::sync::atomic::AtomicBool::new(false),
         })
     }
 }
@@ -79,6 +82,9 @@ impl Generator for FakeGenerator {
                 step,
                 steps: self.steps,
             });
+        }
+        if self.flag_unsafe.load(Ordering::SeqCst) {
+            return Err(GenerateError::Unsafe("flagged 3 times".into()));
         }
         let image = decode::decode(&request.selfies[request.primary], &DecodeLimits::default())
             .map_err(|e| GenerateError::Failed(e.to_string()))?

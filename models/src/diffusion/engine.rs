@@ -1,19 +1,33 @@
 //! The diffusion generator: the studio pipeline (intake, framing, light, backdrop, checklist)
 //! with a repaint stage that regenerates attire and background around the kept face and hair.
+//!
+//! Per scene the variants are painted in batches through the UNet (as many at once as memory
+//! allows), optionally refined by a low-strength img2img pass of the same model, scaled back
+//! to the output size, harmonised across the seam and blended with the original face and hair
+//! at full resolution. Every finished picture then passes the safety checker; a flagged one is
+//! painted again with another seed, and the job fails with a neutral message when every
+//! attempt is flagged. The square avatar starts from the painted master of the same variant
+//! (the part the master covers) and is painted at half strength, so both crops show the same
+//! attire and the strips the master does not cover are filled to match.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use candle_core::Device;
-use image::{GrayImage, Luma, RgbImage};
+use image::{GrayImage, Luma, Rgb, RgbImage};
 
+use super::harmonise::{harmonise, radius};
+use super::safety::SafetyChecker;
 use super::tokenizer::Tokenizer;
-use super::{DiffusionError, Inpaint, Model, blend, inpaint};
-use crate::generator::{GenerateError, Generated, Generator, IntakeError, IntakeReport, Progress, Request};
+use super::{DiffusionError, Model, Paint, blend, paint, steps_at};
+use crate::generator::{
+    Framing, GenerateError, Generated, Generator, IntakeError, IntakeReport, Progress, Request,
+};
 use crate::studio::{Scene, Studio};
-use crate::style::Style;
+use crate::style::{Crop, Style};
 
-/// How the repaint runs.
+/// How the repaint runs. Styles may override steps, guidance and strength.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
     /// Denoising steps.
@@ -22,6 +36,17 @@ pub struct Settings {
     pub guidance: f64,
     /// Width the model paints at (the height follows the framing); 512 for SD 1.5.
     pub width: u32,
+    /// img2img strength of the main pass (1.0: attire and background from noise).
+    pub strength: f64,
+    /// Strength of the optional second, low-strength pass over the blended picture that
+    /// evens light and colour between the kept face and the new surroundings (0: off).
+    pub harmonise: f64,
+    /// Most variants painted at once through the UNet; 0 picks the largest batch that fits
+    /// the available memory (on CPU; 1 on other devices).
+    pub batch: usize,
+    /// How many times a picture flagged by the safety checker is painted again with a new
+    /// seed before the job fails.
+    pub retries: usize,
 }
 
 impl Default for Settings {
@@ -30,8 +55,23 @@ impl Default for Settings {
             steps: 20,
             guidance: 7.5,
             width: 512,
+            strength: 1.0,
+            harmonise: 0.0,
+            batch: 0,
+            retries: 2,
         }
     }
+}
+
+/// The loaded parts of an engine.
+#[derive(Debug)]
+pub struct Parts {
+    /// The networks.
+    pub model: Model,
+    /// Prompt tokenizer (prompts are empty without one).
+    pub tokenizer: Option<Tokenizer>,
+    /// The safety checker every output passes.
+    pub safety: SafetyChecker,
 }
 
 /// The studio plus a loaded inpainting model.
@@ -39,6 +79,7 @@ pub struct DiffusionEngine {
     studio: Studio,
     model: Model,
     tokenizer: Option<Tokenizer>,
+    safety: SafetyChecker,
     settings: Settings,
 }
 
@@ -59,18 +100,38 @@ pub fn available_memory() -> Option<usize> {
     Some(kb * 1024)
 }
 
+/// What a scene is painted with: the request's seed, the style, and a cap on the strength.
+#[derive(Debug, Clone, Copy)]
+struct SceneJob<'a> {
+    seed: u64,
+    style: &'a Style,
+    at_most: Option<f64>,
+}
+
+/// The seed of `variant`'s attempt `attempt` at a picture.
+pub fn seed_of(base: u64, variant: u32, attempt: usize) -> u64 {
+    base ^ u64::from(variant).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (attempt as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)
+}
+
+/// Steps, guidance and strength of `style`, its own values before the configuration's.
+pub fn tuning(settings: &Settings, style: &Style) -> (usize, f64, f64) {
+    let t = &style.diffusion;
+    (
+        t.steps.unwrap_or(settings.steps),
+        t.guidance.unwrap_or(settings.guidance),
+        t.strength.unwrap_or(settings.strength),
+    )
+}
+
 impl DiffusionEngine {
     /// An engine over loaded parts.
-    pub fn new(
-        studio: Studio,
-        model: Model,
-        tokenizer: Option<Tokenizer>,
-        settings: Settings,
-    ) -> DiffusionEngine {
+    pub fn new(studio: Studio, parts: Parts, settings: Settings) -> DiffusionEngine {
         DiffusionEngine {
             studio,
-            model,
-            tokenizer,
+            model: parts.model,
+            tokenizer: parts.tokenizer,
+            safety: parts.safety,
             settings,
         }
     }
@@ -83,17 +144,14 @@ impl DiffusionEngine {
         device: &Device,
         settings: Settings,
     ) -> Result<DiffusionEngine, DiffusionError> {
-        let (model, tokenizer) = DiffusionEngine::prepare(dir, device, settings)?;
-        Ok(DiffusionEngine::new(studio, model, tokenizer, settings))
+        let parts = DiffusionEngine::prepare(dir, device, settings)?;
+        Ok(DiffusionEngine::new(studio, parts, settings))
     }
 
-    /// The model and tokenizer of `dir`, after the memory checks of [`DiffusionEngine::load`].
-    pub fn prepare(
-        dir: &Path,
-        device: &Device,
-        settings: Settings,
-    ) -> Result<(Model, Option<Tokenizer>), DiffusionError> {
-        let on_disk: u64 = ["unet", "vae", "text_encoder"]
+    /// The model, tokenizer and safety checker of `dir`, after the memory checks of
+    /// [`DiffusionEngine::load`]. The safety checker is required.
+    pub fn prepare(dir: &Path, device: &Device, settings: Settings) -> Result<Parts, DiffusionError> {
+        let on_disk: u64 = ["unet", "vae", "text_encoder", "safety_checker"]
             .iter()
             .filter_map(|d| std::fs::read_dir(dir.join(d)).ok())
             .flatten()
@@ -110,6 +168,10 @@ impl DiffusionEngine {
             )));
         }
         let model = Model::load(dir, device)?;
+        if model.version == super::Version::Sdxl {
+            return Err(DiffusionError::Config(super::SDXL_UNSUPPORTED.into()));
+        }
+        let safety = SafetyChecker::load(dir, device)?;
         let height = settings.width as usize * 5 / 4;
         let need = model.memory_estimate(settings.width as usize, height);
         if let Some(free) = available_memory().filter(|_| device.is_cpu())
@@ -123,7 +185,11 @@ impl DiffusionEngine {
             )));
         }
         let tokenizer = Tokenizer::load(&dir.join("tokenizer")).ok();
-        Ok((model, tokenizer))
+        Ok(Parts {
+            model,
+            tokenizer,
+            safety,
+        })
     }
 
     /// The studio it builds on.
@@ -136,6 +202,11 @@ impl DiffusionEngine {
         &self.model
     }
 
+    /// The configuration.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     fn tokens(&self, text: &str) -> Vec<u32> {
         self.tokenizer
             .as_ref()
@@ -143,56 +214,141 @@ impl DiffusionEngine {
             .unwrap_or_default()
     }
 
-    /// The repaint of one finished studio picture.
-    fn repaint(
-        &self,
-        scene: &Scene,
-        picture: RgbImage,
-        seed: u64,
-        style: &Style,
-        progress: &mut dyn FnMut(Progress),
-        cancel: &AtomicBool,
-    ) -> Result<RgbImage, GenerateError> {
-        let keep = keep_mask(scene);
+    /// The size the model paints a `w`x`h` picture at: `settings.width` wide, the aspect kept,
+    /// both multiples of the latent cell.
+    fn paint_size(&self, w: u32, h: u32) -> (u32, u32) {
         let cell = (self.model.factor * 8) as u32;
-        let (w, h) = picture.dimensions();
         let gw = (self.settings.width / cell).max(1) * cell;
         let gh = ((gw as f32 * h as f32 / w as f32 / cell as f32).round() as u32).max(1) * cell;
-        let small = image::imageops::resize(&picture, gw, gh, image::imageops::FilterType::Lanczos3);
+        (gw, gh)
+    }
+
+    /// Variants painted at once at `w`x`h`: the configured batch, or the most the available
+    /// memory holds next to the weights.
+    pub fn batch_size(&self, w: u32, h: u32, variants: usize) -> usize {
+        let variants = variants.max(1);
+        if self.settings.batch > 0 {
+            return self.settings.batch.min(variants);
+        }
+        if !self.model.device.is_cpu() {
+            return 1;
+        }
+        let Some(free) = available_memory() else {
+            return 1;
+        };
+        // The weights are already resident; each batch item adds its activations.
+        let per_item = self.model.activations(w as usize, h as usize, 1).max(1);
+        (free / per_item).clamp(1, variants)
+    }
+
+    /// Denoising steps one painting of `variants` variants takes, in batches of `batch`.
+    fn scene_steps(&self, style: &Style, variants: usize, batch: usize) -> usize {
+        let (steps, _, strength) = tuning(&self.settings, style);
+        let per_batch = steps_at(steps, strength) + steps_at(steps, self.settings.harmonise);
+        variants.div_ceil(batch.max(1)) * per_batch
+    }
+
+    /// Paints the studio pictures of one scene: batched repaint, optional harmonising pass,
+    /// seam harmonisation, full-resolution blend, safety check with retries. `at_most` caps the
+    /// strength (a square that starts from the painted master).
+    fn paint_scene(
+        &self,
+        scene: &Scene,
+        pictures: &[(u32, RgbImage)],
+        what: &SceneJob<'_>,
+        report: &mut dyn FnMut(usize),
+        cancel: &AtomicBool,
+    ) -> Result<Vec<RgbImage>, GenerateError> {
+        let SceneJob { seed, style, at_most } = *what;
+        let keep = keep_mask(scene);
+        let (w, h) = (scene.width(), scene.height());
+        let (gw, gh) = self.paint_size(w, h);
         let small_keep = image::imageops::resize(&keep, gw, gh, image::imageops::FilterType::Triangle);
         let prompt = self.tokens(&format!(
             "professional headshot photo, {}, even soft studio light, sharp focus",
             style.attire_prompt
         ));
         let negative = self.tokens(&style.negative_prompt);
-        let job = Inpaint {
-            image: &small,
-            keep: &small_keep,
-            prompt: &prompt,
-            negative: &negative,
-            steps: self.settings.steps,
-            guidance: self.settings.guidance,
-            seed,
-        };
-        let painted = inpaint(
-            &self.model,
-            &job,
-            &mut |k, n| {
-                progress(Progress {
-                    stage: "denoise".into(),
-                    step: k as u32,
-                    steps: n as u32,
-                })
-            },
-            cancel,
-        )
-        .map_err(|e| match e {
+        let (steps, guidance, strength) = tuning(&self.settings, style);
+        let strength = at_most.map_or(strength, |m| strength.min(m));
+        let batch = self.batch_size(gw, gh, pictures.len());
+        let smalls: Vec<RgbImage> = pictures
+            .iter()
+            .map(|(_, p)| image::imageops::resize(p, gw, gh, image::imageops::FilterType::Lanczos3))
+            .collect();
+        let failed = |e: DiffusionError| match e {
             DiffusionError::Cancelled => GenerateError::Cancelled,
             other => GenerateError::Failed(other.to_string()),
-        })?;
-        let full = image::imageops::resize(&painted, w, h, image::imageops::FilterType::Lanczos3);
-        // The face and hair are the input's own pixels at full resolution.
-        Ok(blend(&picture, &full, &keep))
+        };
+        let mut done: Vec<Option<RgbImage>> = vec![None; pictures.len()];
+        let mut worst = Vec::new();
+        for attempt in 0..=self.settings.retries {
+            let pending: Vec<usize> = (0..pictures.len()).filter(|&i| done[i].is_none()).collect();
+            if pending.is_empty() {
+                break;
+            }
+            let mut finished = Vec::with_capacity(pending.len());
+            for chunk in pending.chunks(batch) {
+                let seeds: Vec<u64> = chunk
+                    .iter()
+                    .map(|&i| seed_of(seed, pictures[i].0, attempt))
+                    .collect();
+                let images: Vec<&RgbImage> = chunk.iter().map(|&i| &smalls[i]).collect();
+                let mut job = Paint {
+                    images: &images,
+                    seeds: &seeds,
+                    keep: &small_keep,
+                    prompt: &prompt,
+                    negative: &negative,
+                    steps,
+                    guidance,
+                    strength,
+                };
+                let painted = paint(&self.model, &job, &mut |_, _| report(1), cancel).map_err(failed)?;
+                let mut painted: Vec<RgbImage> = painted
+                    .iter()
+                    .zip(&images)
+                    .map(|(p, small)| blend(small, p, &small_keep))
+                    .collect();
+                if steps_at(steps, self.settings.harmonise) > 0 {
+                    let refs: Vec<&RgbImage> = painted.iter().collect();
+                    let again: Vec<u64> = seeds.iter().map(|s| s.rotate_left(17)).collect();
+                    job.images = &refs;
+                    job.seeds = &again;
+                    job.strength = self.settings.harmonise;
+                    let refined = paint(&self.model, &job, &mut |_, _| report(1), cancel).map_err(failed)?;
+                    painted = refined
+                        .iter()
+                        .zip(&images)
+                        .map(|(p, small)| blend(small, p, &small_keep))
+                        .collect();
+                }
+                for (&i, small) in chunk.iter().zip(painted) {
+                    let full = image::imageops::resize(&small, w, h, image::imageops::FilterType::Lanczos3);
+                    let original = &pictures[i].1;
+                    let full = harmonise(original, &full, &keep, radius(w));
+                    // The face and hair are the input's own pixels at full resolution.
+                    finished.push((i, blend(original, &full, &keep)));
+                }
+            }
+            let refs: Vec<&RgbImage> = finished.iter().map(|(_, p)| p).collect();
+            let verdicts = self.safety.check(&refs).map_err(failed)?;
+            for ((i, picture), verdict) in finished.into_iter().zip(verdicts) {
+                if verdict.flagged {
+                    worst.push(verdict.worst);
+                } else {
+                    done[i] = Some(picture);
+                }
+            }
+        }
+        if done.iter().any(Option::is_none) {
+            return Err(GenerateError::Unsafe(format!(
+                "flagged {} times (scores {worst:?}) after {} retries",
+                worst.len(),
+                self.settings.retries
+            )));
+        }
+        Ok(done.into_iter().flatten().collect())
     }
 }
 
@@ -207,6 +363,48 @@ pub fn keep_mask(scene: &Scene) -> GrayImage {
         let head = ((chin + band - y as f32) / band).clamp(0.0, 1.0);
         Luma([(alpha * head * 255.0).round() as u8])
     })
+}
+
+/// Strength of the square's painting when it starts from the painted master: enough to fill
+/// the strips the master does not cover, little enough to keep its attire.
+pub const SQUARE_STRENGTH: f64 = 0.5;
+
+/// The studio picture of `scene` with every pixel that the painted `master` picture (of scene
+/// `of`) covers taken from it: both frames are rectangles of the same aligned source. Returns
+/// the picture and the fraction of it the master covered.
+pub fn transfer(scene: &Scene, picture: &RgbImage, of: &Scene, master: &RgbImage) -> (RgbImage, f32) {
+    let (s, m) = (&scene.frame, &of.frame);
+    // Output pixel (u, v) of `scene` is source point left + (u + 0.5) / s.scale; in the
+    // master's output pixels that is (point - m.left) * m.scale - 0.5.
+    let r = m.scale / s.scale;
+    let x0 = (s.left - m.left) * m.scale;
+    let y0 = (s.top - m.top) * m.scale;
+    let (mw, mh) = (master.width() as f32, master.height() as f32);
+    let mut covered = 0usize;
+    let out = RgbImage::from_fn(picture.width(), picture.height(), |u, v| {
+        let x = x0 + (u as f32 + 0.5) * r - 0.5;
+        let y = y0 + (v as f32 + 0.5) * r - 0.5;
+        if x < -0.5 || y < -0.5 || x > mw - 0.5 || y > mh - 0.5 {
+            return *picture.get_pixel(u, v);
+        }
+        covered += 1;
+        let (x, y) = (x.clamp(0.0, mw - 1.0), y.clamp(0.0, mh - 1.0));
+        let (xi, yi) = (x.floor() as u32, y.floor() as u32);
+        let (fx, fy) = (x - xi as f32, y - yi as f32);
+        let (xj, yj) = (
+            (xi + 1).min(master.width() - 1),
+            (yi + 1).min(master.height() - 1),
+        );
+        let p = |xx, yy| master.get_pixel(xx, yy).0;
+        let (a, b, c, d) = (p(xi, yi), p(xj, yi), p(xi, yj), p(xj, yj));
+        Rgb(std::array::from_fn(|k| {
+            let top = a[k] as f32 * (1.0 - fx) + b[k] as f32 * fx;
+            let bottom = c[k] as f32 * (1.0 - fx) + d[k] as f32 * fx;
+            (top * (1.0 - fy) + bottom * fy).round() as u8
+        }))
+    });
+    let fraction = covered as f32 / (picture.width() * picture.height()).max(1) as f32;
+    (out, fraction)
 }
 
 impl Generator for DiffusionEngine {
@@ -226,13 +424,64 @@ impl Generator for DiffusionEngine {
     ) -> Result<Generated, GenerateError> {
         let style = request.style.clone();
         let seed = request.seed;
+        let variants = request.variants.max(1) as usize;
+        // The planned denoising steps: every scene painted, except a square that can be cut
+        // from the master (it grows if the square has to be painted after all).
+        let (pw, ph) = self.paint_size(4, 5);
+        let per_scene = self.scene_steps(&style, variants, self.batch_size(pw, ph, variants));
+        let square_steps = {
+            let (steps, _, _) = tuning(&self.settings, &style);
+            let batch = self.batch_size(pw, pw, variants);
+            variants.div_ceil(batch) * steps_at(steps, SQUARE_STRENGTH.min(tuning(&self.settings, &style).2))
+        };
+        let mut total = per_scene
+            + match request.crop {
+                Crop::Both => square_steps,
+                _ => 0,
+            };
+        let mut step = 0usize;
+        let mut masters: Option<(Scene, HashMap<u32, RgbImage>)> = None;
         let mut finish = |scene: &Scene,
-                          picture: RgbImage,
-                          variant: u32,
+                          pictures: Vec<(u32, RgbImage)>,
                           progress: &mut dyn FnMut(Progress),
                           cancel: &AtomicBool| {
-            let seed = seed ^ u64::from(variant).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            self.repaint(scene, picture, seed, &style, progress, cancel)
+            let mut report = |n: usize| {
+                step += n;
+                total = total.max(step);
+                progress(Progress {
+                    stage: "denoise".into(),
+                    step: step as u32,
+                    steps: total as u32,
+                });
+            };
+            // The square after the master starts from the painted master, so both show the
+            // same attire and background.
+            let from_master = match (&masters, scene.frame.framing) {
+                (Some((of, painted)), Framing::Square) => pictures
+                    .iter()
+                    .map(|(v, p)| Some((*v, transfer(scene, p, of, painted.get(v)?).0)))
+                    .collect::<Option<Vec<_>>>(),
+                _ => None,
+            };
+            let (pictures_to_paint, at_most) = match &from_master {
+                Some(started) => (started, Some(SQUARE_STRENGTH)),
+                None => (&pictures, None),
+            };
+            let job = SceneJob {
+                seed,
+                style: &style,
+                at_most,
+            };
+            let out = self.paint_scene(scene, pictures_to_paint, &job, &mut report, cancel)?;
+            if scene.frame.framing == Framing::Master {
+                let by_variant = pictures
+                    .iter()
+                    .map(|(v, _)| *v)
+                    .zip(out.iter().cloned())
+                    .collect();
+                masters = Some((scene.clone(), by_variant));
+            }
+            Ok(out)
         };
         self.studio
             .generate_with(request, progress, cancel, "diffusion", Some(&mut finish))

@@ -259,9 +259,15 @@ impl Generator for Studio {
     }
 }
 
-/// A last stage on every finished picture before it is checked and encoded (the diffusion
-/// repaint): gets the scene, the picture, the variant, a progress sink and the cancel flag.
-pub type Finish<'a> = dyn FnMut(&Scene, RgbImage, u32, &mut dyn FnMut(Progress), &AtomicBool) -> Result<RgbImage, GenerateError>
+/// A last stage on the finished pictures of one scene before they are checked and encoded
+/// (the diffusion repaint): gets the scene, every variant's `(variant, picture)`, a progress
+/// sink and the cancel flag; returns the pictures in the same order.
+pub type Finish<'a> = dyn FnMut(
+        &Scene,
+        Vec<(u32, RgbImage)>,
+        &mut dyn FnMut(Progress),
+        &AtomicBool,
+    ) -> Result<Vec<RgbImage>, GenerateError>
     + 'a;
 
 impl Studio {
@@ -297,20 +303,45 @@ impl Studio {
         let style = &request.style;
         let variants = request.first_variant.max(1)..request.first_variant.max(1) + request.variants.max(1);
         let total = variants.len() * scenes.len();
+        let plans: Vec<(u32, Variation, LightPlan)> = variants
+            .map(|v| {
+                let variation = Variation::of(v);
+                (
+                    v,
+                    variation,
+                    LightPlan::estimate(&subject, style.lighting, &variation),
+                )
+            })
+            .collect();
         let mut outputs = Vec::with_capacity(total);
-        for variant in variants {
-            let variation = Variation::of(variant);
-            let plan = LightPlan::estimate(&subject, style.lighting, &variation);
-            for scene in &scenes {
-                let k = outputs.len() + 1;
+        let mut k = 0;
+        for scene in &scenes {
+            let mut pictures = Vec::with_capacity(plans.len());
+            for (variant, variation, plan) in &plans {
+                k += 1;
                 let lit = run.stage("light", k, total, || Ok(plan.apply(scene)))?;
                 let picture = run.stage("backdrop", k, total, || {
-                    Ok(compose(scene, &lit, style, &variation))
+                    Ok(compose(scene, &lit, style, variation))
                 })?;
-                let picture = match finish.as_mut() {
-                    Some(f) => f(scene, picture, variant, &mut *run.progress, run.cancel)?,
-                    None => picture,
-                };
+                pictures.push((*variant, picture));
+            }
+            let pictures = match finish.as_mut() {
+                Some(f) => {
+                    let variants: Vec<u32> = pictures.iter().map(|p| p.0).collect();
+                    let done = f(scene, pictures, &mut *run.progress, run.cancel)?;
+                    if done.len() != variants.len() {
+                        return Err(GenerateError::Failed(format!(
+                            "the finishing stage returned {} pictures for {}",
+                            done.len(),
+                            variants.len()
+                        )));
+                    }
+                    variants.into_iter().zip(done).collect()
+                }
+                None => pictures,
+            };
+            for (variant, picture) in pictures {
+                let k = outputs.len() + 1;
                 let checks = run.stage("check", k, total, || {
                     Ok(checklist::measure(scene, &picture, style.mode))
                 })?;
@@ -318,6 +349,13 @@ impl Studio {
                 outputs.push(self.output(request, scene, variant, bytes, checks));
             }
         }
+        // Best variants first (fewest failed checks over its framings; ties in variant
+        // order), each variant's framings in the order asked for.
+        let mut failed: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+        for o in &outputs {
+            *failed.entry(o.variant).or_default() += o.checks.iter().filter(|c| !c.pass).count();
+        }
+        outputs.sort_by_key(|o| (failed[&o.variant], o.variant));
         let summary = outputs
             .iter()
             .find(|o| o.framing == Framing::Master)
