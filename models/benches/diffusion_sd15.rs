@@ -46,10 +46,11 @@ fn time(label: &str, runs: usize, mut f: impl FnMut()) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runs: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(2);
-    // `unet`, `unet1`, `vae` or `tiled` runs only those (the whole VAE decode at this size needs
-    // a lot of memory): `unet` is the guided batch of 2 in one pass, `unet1` one picture
-    // without guidance, `tiled` the VAE decode in our overlapping tiles.
-    let modes = ["unet", "unet1", "vae", "tiled"];
+    // `unet`, `unet1`, `guided`, `vae` or `tiled` runs only those (the whole VAE decode at this
+    // size needs a lot of memory): `unet` is the guided batch of 2 in one pass, `unet1` one
+    // input, `guided` the guided step as two passes of one (what the pipeline does when the
+    // batch of 2 does not fit), `tiled` the VAE decode in our overlapping tiles.
+    let modes = ["unet", "unet1", "guided", "vae", "tiled"];
     let only =
         |what: &str| !args.iter().any(|a| modes.contains(&a.as_str())) || args.iter().any(|a| a == what);
     let dev = Device::Cpu;
@@ -57,8 +58,8 @@ fn main() {
     if only("vae") || only("tiled") {
         vae_decode(&dev, runs, only("vae"), only("tiled"));
     }
-    if only("unet") || only("unet1") {
-        unet_step(&dev, runs, only("unet"), only("unet1"));
+    if only("unet") || only("unet1") || only("guided") {
+        unet_step(&dev, runs, [only("unet"), only("unet1"), only("guided")]);
     }
 }
 
@@ -97,7 +98,7 @@ fn vae_decode(dev: &Device, runs: usize, whole: bool, tiled: bool) {
     }
 }
 
-fn unet_step(dev: &Device, runs: usize, guided: bool, single: bool) {
+fn unet_step(dev: &Device, runs: usize, [batch2, single, split]: [bool; 3]) {
     // UNet step, batch 2.
     let block = |c, attn| BlockConfig {
         out_channels: c,
@@ -132,7 +133,15 @@ fn unet_step(dev: &Device, runs: usize, guided: bool, single: bool) {
             unet.forward(&one, 500., &ctx).unwrap();
         });
     }
-    if guided {
+    if split {
+        time("UNet guided step 512x640 as two passes of 1", runs, || {
+            for i in 0..2 {
+                let (one, ctx) = (sample.narrow(0, i, 1).unwrap(), context.narrow(0, i, 1).unwrap());
+                unet.forward(&one, 500., &ctx).unwrap();
+            }
+        });
+    }
+    if batch2 {
         time("UNet step 512x640 batch 2", runs, || {
             unet.forward(&sample, 500., &context).unwrap();
         });

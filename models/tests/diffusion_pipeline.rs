@@ -268,3 +268,34 @@ fn diffusion_tiled_decoding_matches_the_whole_decode() {
         "a seam: worst row step {worst}, typical {typical}"
     );
 }
+
+#[test]
+fn diffusion_unet_passes_of_one_give_the_guided_batch() {
+    let (_dir, mut model) = load();
+    let (image, keep) = picture();
+    let job = Inpaint {
+        image: &image,
+        keep: &keep,
+        prompt: &[5, 6, 7],
+        negative: &[],
+        steps: 3,
+        guidance: 7.5,
+        strength: 1.0,
+        seed: 11,
+    };
+    let together = diffusion::inpaint(&model, &job, &mut |_, _| {}, &AtomicBool::new(false)).unwrap();
+    // The cond and uncond halves in separate passes (what a CPU short of memory does).
+    model.unet_batch = 1;
+    let apart = diffusion::inpaint(&model, &job, &mut |_, _| {}, &AtomicBool::new(false)).unwrap();
+    let worst = together
+        .as_raw()
+        .iter()
+        .zip(apart.as_raw())
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap();
+    assert!(
+        worst <= 1,
+        "passes of one differ from the batch by {worst} levels"
+    );
+}

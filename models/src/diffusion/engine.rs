@@ -167,7 +167,7 @@ impl DiffusionEngine {
                 free >> 20
             )));
         }
-        let model = Model::load(dir, device)?;
+        let mut model = Model::load(dir, device)?;
         if model.version == super::Version::Sdxl {
             return Err(DiffusionError::Config(super::SDXL_UNSUPPORTED.into()));
         }
@@ -183,6 +183,11 @@ impl DiffusionEngine {
                 settings.width,
                 free >> 20
             )));
+        }
+        if let Some(free) = available_memory().filter(|_| device.is_cpu()) {
+            // The weights are resident now: as many UNet inputs per pass as the rest holds.
+            let item = model.unet_item_bytes(settings.width as usize, height).max(1);
+            model.unet_batch = (free / item).max(1);
         }
         let tokenizer = Tokenizer::load(&dir.join("tokenizer")).ok();
         Ok(Parts {
@@ -223,8 +228,9 @@ impl DiffusionEngine {
         (gw, gh)
     }
 
-    /// Variants painted at once at `w`x`h`: the configured batch, or the most the available
-    /// memory holds next to the weights.
+    /// Variants painted at once at `w`x`h`: the configured batch, or on a CPU the most the
+    /// available memory holds next to the weights with guidance (two UNet inputs each). The
+    /// UNet itself runs in passes of at most `model.unet_batch` inputs.
     pub fn batch_size(&self, w: u32, h: u32, variants: usize) -> usize {
         let variants = variants.max(1);
         if self.settings.batch > 0 {
@@ -236,9 +242,8 @@ impl DiffusionEngine {
         let Some(free) = available_memory() else {
             return 1;
         };
-        // The weights are already resident; each batch item adds its activations.
-        let per_item = self.model.activations(w as usize, h as usize, 1).max(1);
-        (free / per_item).clamp(1, variants)
+        let per_picture = 2 * self.model.unet_item_bytes(w as usize, h as usize).max(1);
+        (free / per_picture).clamp(1, variants)
     }
 
     /// Denoising steps one painting of `variants` variants takes, in batches of `batch`.

@@ -120,6 +120,10 @@ pub struct Model {
     pub dtype: DType,
     /// Parameters, for memory estimates.
     pub parameters: usize,
+    /// Most UNet inputs (a picture is two with guidance) per forward pass; 0 runs the whole
+    /// batch at once. On a CPU the engine sets it from the available memory: a guided step at
+    /// 512x640 runs as two passes of one when both together would not fit.
+    pub unet_batch: usize,
 }
 
 impl std::fmt::Debug for Model {
@@ -312,6 +316,7 @@ impl Model {
             device: device.clone(),
             dtype,
             parameters,
+            unet_batch: 0,
         })
     }
 
@@ -438,24 +443,61 @@ pub fn decode_tiles(
 }
 
 impl Model {
-    /// Rough bytes needed to run: weights plus the activations of one `width`x`height`
-    /// picture, for the dtype in use.
+    /// Rough bytes needed to run: weights plus the activations of one UNet input (or of the
+    /// tiled VAE decode, if larger) for a `width`x`height` picture, for the dtype in use.
     pub fn memory_estimate(&self, width: usize, height: usize) -> usize {
         let bytes = if self.dtype == DType::F16 { 2 } else { 4 };
         self.parameters * bytes + self.activations(width, height, 1)
     }
 
-    /// Rough bytes of the widest activations when `batch` pictures of `width`x`height` are
-    /// painted at once: attention over (h/f * w/f)^2 per head at the first level for the
-    /// guided batch of 2 x `batch`, or the VAE decoder's full-resolution feature maps (decoded
-    /// one picture at a time).
-    pub fn activations(&self, width: usize, height: usize, batch: usize) -> usize {
+    /// Rough bytes of the activations when `items` UNet inputs of a `width`x`height` picture run
+    /// in one pass, or of the VAE decode, whichever is larger.
+    pub fn activations(&self, width: usize, height: usize, items: usize) -> usize {
+        (items * self.unet_item_bytes(width, height)).max(self.vae_bytes(width, height))
+    }
+
+    /// Peak activations of one UNet input: about 12 first-level attention score matrices
+    /// (8 heads x (h/f * w/f)^2), measured on candle 0.11 at 512x640 in f32 (9.6 GB over the
+    /// weights for one input; `cargo bench -p headshot-models --bench diffusion_sd15 -- unet1`).
+    pub fn unet_item_bytes(&self, width: usize, height: usize) -> usize {
         let bytes = if self.dtype == DType::F16 { 2 } else { 4 };
         let cells = (width / self.factor) * (height / self.factor);
-        let attention = 2 * batch * 8 * cells * cells * bytes;
-        let vae = 3 * 128 * width * height * bytes;
-        attention.max(vae)
+        12 * 8 * cells * cells * bytes
     }
+
+    /// Peak activations of the VAE decode, which runs in tiles of at most [`TILE`] +
+    /// [`OVERLAP`] cells a side: about 9,000 values per tile pixel (measured 3.6 GB for
+    /// 352x288-pixel tiles in f32).
+    pub fn vae_bytes(&self, width: usize, height: usize) -> usize {
+        let bytes = if self.dtype == DType::F16 { 2 } else { 4 };
+        let side = (TILE + OVERLAP) * self.factor;
+        9_000 * width.min(side) * height.min(side) * bytes
+    }
+}
+
+/// One UNet evaluation of `input` in passes of at most `model.unet_batch` rows.
+fn unet_forward(model: &Model, input: &Tensor, t: f64, context: &Tensor) -> Result<Tensor, DiffusionError> {
+    let n = input.dim(0)?;
+    let chunk = if model.unet_batch == 0 {
+        n
+    } else {
+        model.unet_batch.min(n)
+    };
+    if chunk >= n {
+        return Ok(model.unet.forward(input, t, context)?);
+    }
+    let mut parts = Vec::with_capacity(n.div_ceil(chunk));
+    let mut start = 0;
+    while start < n {
+        let len = chunk.min(n - start);
+        parts.push(
+            model
+                .unet
+                .forward(&input.narrow(0, start, len)?, t, &context.narrow(0, start, len)?)?,
+        );
+        start += len;
+    }
+    Ok(Tensor::cat(&parts, 0)?)
 }
 
 /// The device diffusion runs on: the first CUDA GPU when built with the `cuda` feature and
@@ -724,7 +766,7 @@ pub fn denoise(
         }
         let input = scheduler.scale_model_input(Tensor::cat(&[&latents, &latents], 0)?, t)?;
         let input = Tensor::cat(&[&input, &conditioning], 1)?;
-        let eps = model.unet.forward(&input, t as f64, &context)?;
+        let eps = unet_forward(model, &input, t as f64, &context)?;
         let (uncond, cond) = (eps.i(0..batch)?, eps.i(batch..2 * batch)?);
         let guided = (&uncond + ((cond - &uncond)? * d.guidance)?)?;
         latents = scheduler.step(&guided, t, &latents)?;
