@@ -49,8 +49,10 @@ fn main() {
     // `unet`, `unet1`, `guided`, `vae` or `tiled` runs only those (the whole VAE decode at this
     // size needs a lot of memory): `unet` is the guided batch of 2 in one pass, `unet1` one
     // input, `guided` the guided step as two passes of one (what the pipeline does when the
-    // batch of 2 does not fit), `tiled` the VAE decode in our overlapping tiles.
-    let modes = ["unet", "unet1", "guided", "vae", "tiled"];
+    // batch of 2 does not fit), `noattn` one input through the same UNet without its
+    // transformer blocks (to see what attention costs), `tiled` the VAE decode in our
+    // overlapping tiles.
+    let modes = ["unet", "unet1", "guided", "noattn", "vae", "tiled"];
     let only =
         |what: &str| !args.iter().any(|a| modes.contains(&a.as_str())) || args.iter().any(|a| a == what);
     let dev = Device::Cpu;
@@ -59,7 +61,10 @@ fn main() {
         vae_decode(&dev, runs, only("vae"), only("tiled"));
     }
     if only("unet") || only("unet1") || only("guided") {
-        unet_step(&dev, runs, [only("unet"), only("unet1"), only("guided")]);
+        unet_step(&dev, runs, [only("unet"), only("unet1"), only("guided")], true);
+    }
+    if only("noattn") {
+        unet_step(&dev, runs, [false, true, false], false);
     }
 }
 
@@ -98,11 +103,11 @@ fn vae_decode(dev: &Device, runs: usize, whole: bool, tiled: bool) {
     }
 }
 
-fn unet_step(dev: &Device, runs: usize, [batch2, single, split]: [bool; 3]) {
+fn unet_step(dev: &Device, runs: usize, [batch2, single, split]: [bool; 3], attention: bool) {
     // UNet step, batch 2.
-    let block = |c, attn| BlockConfig {
+    let block = |c, attn: Option<usize>| BlockConfig {
         out_channels: c,
-        use_cross_attn: attn,
+        use_cross_attn: attn.filter(|_| attention),
         attention_head_dim: 8,
     };
     let config = UNet2DConditionModelConfig {
@@ -129,7 +134,12 @@ fn unet_step(dev: &Device, runs: usize, [batch2, single, split]: [bool; 3]) {
     let context = Tensor::randn(0f32, 1., (2, 77, 768), dev).unwrap();
     if single {
         let (one, ctx) = (sample.narrow(0, 0, 1).unwrap(), context.narrow(0, 0, 1).unwrap());
-        time("UNet pass 512x640 batch 1", runs, || {
+        let label = if attention {
+            "UNet pass 512x640 batch 1"
+        } else {
+            "UNet pass 512x640 batch 1 without transformer blocks"
+        };
+        time(label, runs, || {
             unet.forward(&one, 500., &ctx).unwrap();
         });
     }
