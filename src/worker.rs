@@ -211,6 +211,8 @@ impl Inner {
             step: 0,
             steps: 1,
         });
+        // The current stage, when its first report came and at which step.
+        let mut stage: Option<(String, Instant, u32)> = None;
         loop {
             let wait = match (&pending, last_edit) {
                 (Some(_), None) => Duration::ZERO,
@@ -221,13 +223,22 @@ impl Inner {
                 p = rx.recv() => match p {
                     Some(p) => {
                         self.metrics.progressed(&job.id, &p.stage, p.step, p.steps);
+                        if stage.as_ref().is_none_or(|(name, _, _)| *name != p.stage) {
+                            stage = Some((p.stage.clone(), Instant::now(), p.step));
+                        }
                         pending = Some(p);
                     }
                     None => return,
                 },
                 _ = tokio::time::sleep(wait) => {
                     let Some(p) = pending.take() else { continue };
-                    let eta = self.mean_duration().map(|m| m.saturating_sub(started.elapsed()));
+                    // A long stage (diffusion's denoising) is timed by its own measured steps;
+                    // otherwise by the mean of earlier jobs.
+                    let measured = stage
+                        .as_ref()
+                        .filter(|(name, _, _)| *name == p.stage)
+                        .and_then(|(_, at, from)| stage_eta(at.elapsed(), p.step.saturating_sub(*from), p.steps.saturating_sub(p.step)));
+                    let eta = measured.or_else(|| self.mean_duration().map(|m| m.saturating_sub(started.elapsed())));
                     let line = text::running(&p.stage, p.step, p.steps, eta);
                     if let Err(e) = frontend.edit(&job.chat, &message, &line, Vec::new()).await {
                         tracing::debug!(error = %e, "progress edit skipped");
@@ -243,5 +254,31 @@ impl Inner {
         if let Some(flag) = self.cancels.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
             flag.store(true, Ordering::SeqCst);
         }
+    }
+}
+
+/// Time left in a stage after `done` steps took `elapsed` and `left` remain; `None` until a
+/// step has been timed.
+pub(crate) fn stage_eta(elapsed: Duration, done: u32, left: u32) -> Option<Duration> {
+    (done > 0).then(|| elapsed / done * left)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stage_is_timed_by_its_own_steps() {
+        // 3 denoise steps took 90 s: 17 steps are left, about 510 s.
+        assert_eq!(
+            stage_eta(Duration::from_secs(90), 3, 17),
+            Some(Duration::from_secs(510))
+        );
+        assert_eq!(
+            stage_eta(Duration::from_secs(5), 0, 20),
+            None,
+            "nothing timed yet"
+        );
+        assert_eq!(stage_eta(Duration::from_secs(40), 4, 0), Some(Duration::ZERO));
     }
 }

@@ -51,6 +51,20 @@ fn denoise_steps(
     (out, steps)
 }
 
+/// The studio's scenes of the astronaut photo in `framings`.
+fn astronaut_scenes(framings: &[Framing]) -> Vec<headshot_models::studio::Scene> {
+    let studio = Studio::load(None, DecodeLimits::default()).unwrap();
+    let image = image::open(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/astronaut.png"
+    ))
+    .unwrap()
+    .to_rgb8();
+    let subject = studio.inspect(&image).unwrap();
+    let person = studio.segment(&image).unwrap();
+    studio.scenes(&image, &subject, &person, framings)
+}
+
 fn decoded(bytes: &[u8]) -> RgbImage {
     image::load_from_memory(bytes).unwrap().to_rgb8()
 }
@@ -123,16 +137,7 @@ fn diffusion_engine_repaints_around_the_face_with_the_studio_checklist() {
 
 #[test]
 fn diffusion_engine_keep_mask_is_the_head() {
-    let studio = Studio::load(None, DecodeLimits::default()).unwrap();
-    let image = image::open(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/astronaut.png"
-    ))
-    .unwrap()
-    .to_rgb8();
-    let subject = studio.inspect(&image).unwrap();
-    let person = studio.segment(&image).unwrap();
-    let scenes = studio.scenes(&image, &subject, &person, &[Framing::Master]);
+    let scenes = astronaut_scenes(&[Framing::Master]);
     let keep = keep_mask(&scenes[0]);
     let eyes = scenes[0].eyes();
     assert_eq!(
@@ -327,16 +332,7 @@ fn diffusion_engine_paints_flagged_pictures_again_then_refuses() {
 
 #[test]
 fn diffusion_engine_starts_the_square_from_the_painted_master() {
-    let studio = Studio::load(None, DecodeLimits::default()).unwrap();
-    let image = image::open(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/astronaut.png"
-    ))
-    .unwrap()
-    .to_rgb8();
-    let subject = studio.inspect(&image).unwrap();
-    let person = studio.segment(&image).unwrap();
-    let scenes = studio.scenes(&image, &subject, &person, &[Framing::Master, Framing::Square]);
+    let scenes = astronaut_scenes(&[Framing::Master, Framing::Square]);
     let (master, square) = (&scenes[0], &scenes[1]);
     // A picture that encodes its own coordinates, and a plain studio picture.
     let painted = RgbImage::from_fn(master.width(), master.height(), |x, y| {
