@@ -60,7 +60,7 @@ pub struct DiffusionConfig {
     pub strength: f64,
     /// Strength of the optional low-strength pass that evens light and colour (0 = off).
     pub harmonise: f64,
-    /// Variants painted at once through the UNet (0 = as many as memory allows).
+    /// Variants painted at once through the UNet (0 or 1 = one at a time).
     pub batch: usize,
 }
 

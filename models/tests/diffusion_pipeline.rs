@@ -299,3 +299,12 @@ fn diffusion_unet_passes_of_one_give_the_guided_batch() {
         "passes of one differ from the batch by {worst} levels"
     );
 }
+
+#[test]
+fn diffusion_strength_runs_its_share_of_the_steps_and_never_none() {
+    assert_eq!(diffusion::steps_at(20, 1.0), 20);
+    assert_eq!(diffusion::steps_at(20, 0.75), 15);
+    assert_eq!(diffusion::steps_at(20, 0.0), 0, "strength 0 is off");
+    assert_eq!(diffusion::steps_at(1, 0.5), 1, "a repaint always takes a step");
+    assert_eq!(diffusion::steps_at(3, 0.2), 1);
+}

@@ -41,8 +41,8 @@ pub struct Settings {
     /// Strength of the optional second, low-strength pass over the blended picture that
     /// evens light and colour between the kept face and the new surroundings (0: off).
     pub harmonise: f64,
-    /// Most variants painted at once through the UNet; 0 picks the largest batch that fits
-    /// the available memory (on CPU; 1 on other devices).
+    /// Most variants painted at once through the UNet (0 or 1: one at a time). Worth raising
+    /// on a GPU with memory to spare; on a CPU the UNet runs one input per pass regardless.
     pub batch: usize,
     /// How many times a picture flagged by the safety checker is painted again with a new
     /// seed before the job fails.
@@ -100,12 +100,21 @@ pub fn available_memory() -> Option<usize> {
     Some(kb * 1024)
 }
 
-/// What a scene is painted with: the request's seed, the style, and a cap on the strength.
+/// What a scene is painted with: the request's seed, the style, a cap on the strength and the
+/// pictures to start from instead of the studio's.
 #[derive(Debug, Clone, Copy)]
 struct SceneJob<'a> {
     seed: u64,
     style: &'a Style,
     at_most: Option<f64>,
+    start: Option<&'a [RgbImage]>,
+}
+
+/// A progress event of the painting: a denoising step done, or more steps planned (a retry).
+#[derive(Debug, Clone, Copy)]
+enum Tick {
+    Step,
+    Planned(usize),
 }
 
 /// The seed of `variant`'s attempt `attempt` at a picture.
@@ -167,13 +176,16 @@ impl DiffusionEngine {
                 free >> 20
             )));
         }
-        let mut model = Model::load(dir, device)?;
-        if model.version == super::Version::Sdxl {
+        if dir.join("text_encoder_2/config.json").exists() {
+            // SDXL: refused before loading gigabytes (`Model::load` reads it).
             return Err(DiffusionError::Config(super::SDXL_UNSUPPORTED.into()));
         }
+        let mut model = Model::load(dir, device)?;
         let safety = SafetyChecker::load(dir, device)?;
         let height = settings.width as usize * 5 / 4;
-        let need = model.memory_estimate(settings.width as usize, height);
+        // The weights are resident now: what is left must hold one UNet input's activations
+        // (or the tiled decode's).
+        let need = model.activations(settings.width as usize, height, 1);
         if let Some(free) = available_memory().filter(|_| device.is_cpu())
             && need > free
         {
@@ -184,10 +196,11 @@ impl DiffusionEngine {
                 free >> 20
             )));
         }
-        if let Some(free) = available_memory().filter(|_| device.is_cpu()) {
-            // The weights are resident now: as many UNet inputs per pass as the rest holds.
-            let item = model.unet_item_bytes(settings.width as usize, height).max(1);
-            model.unet_batch = (free / item).max(1);
+        if device.is_cpu() {
+            // One input per pass: a CPU gains nothing from larger batches (it is compute
+            // bound), the guided pair at 512x640 does not fit 24 GB in candle, and results
+            // then never depend on the memory free at the time.
+            model.unet_batch = 1;
         }
         let tokenizer = Tokenizer::load(&dir.join("tokenizer")).ok();
         Ok(Parts {
@@ -228,43 +241,40 @@ impl DiffusionEngine {
         (gw, gh)
     }
 
-    /// Variants painted at once at `w`x`h`: the configured batch, or on a CPU the most the
-    /// available memory holds next to the weights with guidance (two UNet inputs each). The
-    /// UNet itself runs in passes of at most `model.unet_batch` inputs.
-    pub fn batch_size(&self, w: u32, h: u32, variants: usize) -> usize {
-        let variants = variants.max(1);
-        if self.settings.batch > 0 {
-            return self.settings.batch.min(variants);
-        }
-        if !self.model.device.is_cpu() {
-            return 1;
-        }
-        let Some(free) = available_memory() else {
-            return 1;
-        };
-        let per_picture = 2 * self.model.unet_item_bytes(w as usize, h as usize).max(1);
-        (free / per_picture).clamp(1, variants)
+    /// Variants painted at once: `diffusion.batch` (at least 1). The UNet runs them in passes
+    /// of at most `model.unet_batch` inputs (one on a CPU, so results never depend on how much
+    /// memory happens to be free).
+    pub fn batch_size(&self, variants: usize) -> usize {
+        self.settings.batch.max(1).min(variants.max(1))
     }
 
-    /// Denoising steps one painting of `variants` variants takes, in batches of `batch`.
-    fn scene_steps(&self, style: &Style, variants: usize, batch: usize) -> usize {
-        let (steps, _, strength) = tuning(&self.settings, style);
+    /// Denoising steps one painting of `variants` variants takes at `strength` (or the
+    /// style's), its harmonising pass included.
+    fn scene_steps(&self, style: &Style, variants: usize, strength: Option<f64>) -> usize {
+        let (steps, _, own) = tuning(&self.settings, style);
+        let strength = strength.map_or(own, |s| s.min(own));
         let per_batch = steps_at(steps, strength) + steps_at(steps, self.settings.harmonise);
-        variants.div_ceil(batch.max(1)) * per_batch
+        variants.div_ceil(self.batch_size(variants)) * per_batch
     }
 
     /// Paints the studio pictures of one scene: batched repaint, optional harmonising pass,
-    /// seam harmonisation, full-resolution blend, safety check with retries. `at_most` caps the
-    /// strength (a square that starts from the painted master).
+    /// seam harmonisation, full-resolution blend with the studio pictures' own face and hair,
+    /// safety check with retries. `what.start` replaces the pictures the painting starts from
+    /// and `what.at_most` caps the strength (a square that starts from the painted master).
     fn paint_scene(
         &self,
         scene: &Scene,
         pictures: &[(u32, RgbImage)],
         what: &SceneJob<'_>,
-        report: &mut dyn FnMut(usize),
+        report: &mut dyn FnMut(Tick),
         cancel: &AtomicBool,
     ) -> Result<Vec<RgbImage>, GenerateError> {
-        let SceneJob { seed, style, at_most } = *what;
+        let SceneJob {
+            seed,
+            style,
+            at_most,
+            start,
+        } = *what;
         let keep = keep_mask(scene);
         let (w, h) = (scene.width(), scene.height());
         let (gw, gh) = self.paint_size(w, h);
@@ -276,10 +286,14 @@ impl DiffusionEngine {
         let negative = self.tokens(&style.negative_prompt);
         let (steps, guidance, strength) = tuning(&self.settings, style);
         let strength = at_most.map_or(strength, |m| strength.min(m));
-        let batch = self.batch_size(gw, gh, pictures.len());
+        let batch = self.batch_size(pictures.len());
         let smalls: Vec<RgbImage> = pictures
             .iter()
-            .map(|(_, p)| image::imageops::resize(p, gw, gh, image::imageops::FilterType::Lanczos3))
+            .enumerate()
+            .map(|(i, (_, p))| {
+                let from = start.map_or(p, |s| &s[i]);
+                image::imageops::resize(from, gw, gh, image::imageops::FilterType::Lanczos3)
+            })
             .collect();
         let failed = |e: DiffusionError| match e {
             DiffusionError::Cancelled => GenerateError::Cancelled,
@@ -291,6 +305,10 @@ impl DiffusionEngine {
             let pending: Vec<usize> = (0..pictures.len()).filter(|&i| done[i].is_none()).collect();
             if pending.is_empty() {
                 break;
+            }
+            if attempt > 0 {
+                let per_batch = steps_at(steps, strength) + steps_at(steps, self.settings.harmonise);
+                report(Tick::Planned(pending.len().div_ceil(batch) * per_batch));
             }
             let mut finished = Vec::with_capacity(pending.len());
             for chunk in pending.chunks(batch) {
@@ -309,7 +327,8 @@ impl DiffusionEngine {
                     guidance,
                     strength,
                 };
-                let painted = paint(&self.model, &job, &mut |_, _| report(1), cancel).map_err(failed)?;
+                let painted =
+                    paint(&self.model, &job, &mut |_, _| report(Tick::Step), cancel).map_err(failed)?;
                 let mut painted: Vec<RgbImage> = painted
                     .iter()
                     .zip(&images)
@@ -321,7 +340,8 @@ impl DiffusionEngine {
                     job.images = &refs;
                     job.seeds = &again;
                     job.strength = self.settings.harmonise;
-                    let refined = paint(&self.model, &job, &mut |_, _| report(1), cancel).map_err(failed)?;
+                    let refined =
+                        paint(&self.model, &job, &mut |_, _| report(Tick::Step), cancel).map_err(failed)?;
                     painted = refined
                         .iter()
                         .zip(&images)
@@ -370,9 +390,14 @@ pub fn keep_mask(scene: &Scene) -> GrayImage {
     })
 }
 
-/// Strength of the square's painting when it starts from the painted master: enough to fill
-/// the strips the master does not cover, little enough to keep its attire.
+/// Strength of the square's painting when it starts from the painted master and the master
+/// covers it: little enough to keep the master's attire.
 pub const SQUARE_STRENGTH: f64 = 0.5;
+/// The same when the square reaches past the master (it is wider): enough to repaint the
+/// strips the master does not cover, which still show the studio picture.
+pub const SQUARE_STRIPS_STRENGTH: f64 = 0.75;
+/// Share of the square the master must cover for [`SQUARE_STRENGTH`].
+pub const SQUARE_COVERED: f32 = 0.98;
 
 /// The studio picture of `scene` with every pixel that the painted `master` picture (of scene
 /// `of`) covers taken from it: both frames are rectangles of the same aligned source. Returns
@@ -430,18 +455,11 @@ impl Generator for DiffusionEngine {
         let style = request.style.clone();
         let seed = request.seed;
         let variants = request.variants.max(1) as usize;
-        // The planned denoising steps: every scene painted, except a square that can be cut
-        // from the master (it grows if the square has to be painted after all).
-        let (pw, ph) = self.paint_size(4, 5);
-        let per_scene = self.scene_steps(&style, variants, self.batch_size(pw, ph, variants));
-        let square_steps = {
-            let (steps, _, _) = tuning(&self.settings, &style);
-            let batch = self.batch_size(pw, pw, variants);
-            variants.div_ceil(batch) * steps_at(steps, SQUARE_STRENGTH.min(tuning(&self.settings, &style).2))
-        };
-        let mut total = per_scene
+        // The planned denoising steps: the master, and a square that starts from it (usually
+        // wider than the master); the count grows with retries.
+        let mut total = self.scene_steps(&style, variants, None)
             + match request.crop {
-                Crop::Both => square_steps,
+                Crop::Both => self.scene_steps(&style, variants, Some(SQUARE_STRIPS_STRENGTH)),
                 _ => 0,
             };
         let mut step = 0usize;
@@ -450,8 +468,11 @@ impl Generator for DiffusionEngine {
                           pictures: Vec<(u32, RgbImage)>,
                           progress: &mut dyn FnMut(Progress),
                           cancel: &AtomicBool| {
-            let mut report = |n: usize| {
-                step += n;
+            let mut report = |tick: Tick| {
+                match tick {
+                    Tick::Step => step += 1,
+                    Tick::Planned(n) => total += n,
+                }
                 total = total.max(step);
                 progress(Progress {
                     stage: "denoise".into(),
@@ -460,24 +481,31 @@ impl Generator for DiffusionEngine {
                 });
             };
             // The square after the master starts from the painted master, so both show the
-            // same attire and background.
+            // same attire and background; its face and hair stay the studio picture's own.
             let from_master = match (&masters, scene.frame.framing) {
                 (Some((of, painted)), Framing::Square) => pictures
                     .iter()
-                    .map(|(v, p)| Some((*v, transfer(scene, p, of, painted.get(v)?).0)))
+                    .map(|(v, p)| Some(transfer(scene, p, of, painted.get(v)?)))
                     .collect::<Option<Vec<_>>>(),
                 _ => None,
             };
-            let (pictures_to_paint, at_most) = match &from_master {
-                Some(started) => (started, Some(SQUARE_STRENGTH)),
-                None => (&pictures, None),
-            };
+            let starts: Option<Vec<RgbImage>> = from_master
+                .as_ref()
+                .map(|f| f.iter().map(|(p, _)| p.clone()).collect());
+            let at_most = from_master.as_ref().map(|f| {
+                if f.iter().all(|(_, covered)| *covered >= SQUARE_COVERED) {
+                    SQUARE_STRENGTH
+                } else {
+                    SQUARE_STRIPS_STRENGTH
+                }
+            });
             let job = SceneJob {
                 seed,
                 style: &style,
                 at_most,
+                start: starts.as_deref(),
             };
-            let out = self.paint_scene(scene, pictures_to_paint, &job, &mut report, cancel)?;
+            let out = self.paint_scene(scene, &pictures, &job, &mut report, cancel)?;
             if scene.frame.framing == Framing::Master {
                 let by_variant = pictures
                     .iter()

@@ -121,8 +121,8 @@ pub struct Model {
     /// Parameters, for memory estimates.
     pub parameters: usize,
     /// Most UNet inputs (a picture is two with guidance) per forward pass; 0 runs the whole
-    /// batch at once. On a CPU the engine sets it from the available memory: a guided step at
-    /// 512x640 runs as two passes of one when both together would not fit.
+    /// batch at once. On a CPU the engine sets 1: a guided step at 512x640 runs as two passes
+    /// (both together need more than 22 GB in candle).
     pub unet_batch: usize,
 }
 
@@ -380,7 +380,12 @@ pub fn decode_tiles(
     tile: usize,
     overlap: usize,
 ) -> Result<Tensor, DiffusionError> {
-    let (_, _, h, w) = latents.dims4()?;
+    let (batch, _, h, w) = latents.dims4()?;
+    if batch != 1 || tile <= overlap {
+        return Err(DiffusionError::Config(format!(
+            "tiled decoding takes one picture and a tile larger than its overlap (batch {batch}, tile {tile}, overlap {overlap})"
+        )));
+    }
     let f = factor;
     let spans = |len: usize| -> Vec<(usize, usize)> {
         if len <= tile {
@@ -569,8 +574,10 @@ pub struct Paint<'a> {
 
 /// Steps a run of `steps` at `strength` takes (diffusers' rule: the integer part of
 /// `steps * strength`).
+/// A strength above 0 runs at least one step (diffusers would refuse to run none).
 pub fn steps_at(steps: usize, strength: f64) -> usize {
-    ((steps as f64 * strength.clamp(0.0, 1.0)) as usize).min(steps)
+    let least = usize::from(strength > 0.0 && steps > 0);
+    ((steps as f64 * strength.clamp(0.0, 1.0)) as usize).clamp(least, steps)
 }
 
 /// Tensor of an RGB image, (1,3,H,W) in [-1,1].
