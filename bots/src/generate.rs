@@ -51,15 +51,8 @@ pub fn run(config: &Config, catalog: &Catalog, options: Options) -> anyhow::Resu
         let dir = crate::weights::diffusion_dir(config).context(
             "no diffusion weights: run `headshot models fetch sd15-inpaint` or set diffusion.weights_dir",
         )?;
-        let settings = headshot::models::diffusion::Settings {
-            steps: options.steps.unwrap_or(config.diffusion.steps),
-            guidance: config.diffusion.guidance,
-            width: config.diffusion.width,
-            strength: config.diffusion.strength,
-            harmonise: config.diffusion.harmonise,
-            batch: config.diffusion.batch,
-            ..Default::default()
-        };
+        let mut settings = crate::serve::diffusion_settings(config);
+        settings.steps = options.steps.unwrap_or(settings.steps);
         let base = Studio::load(Some(&crate::setup::weights_dir(config)), config.decode_limits())?
             .with_format(format);
         Some(headshot::models::diffusion::DiffusionEngine::load(

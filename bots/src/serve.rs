@@ -177,6 +177,19 @@ impl Generator for Router {
     }
 }
 
+/// The diffusion engine's settings from the `[diffusion]` configuration.
+pub fn diffusion_settings(config: &Config) -> headshot::models::diffusion::Settings {
+    headshot::models::diffusion::Settings {
+        steps: config.diffusion.steps,
+        guidance: config.diffusion.guidance,
+        width: config.diffusion.width,
+        strength: config.diffusion.strength,
+        harmonise: config.diffusion.harmonise,
+        batch: config.diffusion.batch,
+        ..Default::default()
+    }
+}
+
 /// The diffusion engine when enabled and its weights load; the studio back otherwise.
 fn diffusion(config: &Config, studio: Studio) -> Result<DiffusionEngine, Box<Studio>> {
     if !config.diffusion.enabled {
@@ -187,15 +200,7 @@ fn diffusion(config: &Config, studio: Studio) -> Result<DiffusionEngine, Box<Stu
         tracing::warn!("diffusion.enabled but no complete weights (headshot models list); using the studio");
         return Err(Box::new(studio));
     };
-    let settings = headshot::models::diffusion::Settings {
-        steps: config.diffusion.steps,
-        guidance: config.diffusion.guidance,
-        width: config.diffusion.width,
-        strength: config.diffusion.strength,
-        harmonise: config.diffusion.harmonise,
-        batch: config.diffusion.batch,
-        ..Default::default()
-    };
+    let settings = diffusion_settings(config);
     match DiffusionEngine::prepare(&dir, &headshot::models::diffusion::device(), settings) {
         Ok(parts) => Ok(DiffusionEngine::new(studio, parts, settings)),
         Err(e) => {
