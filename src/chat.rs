@@ -1,58 +1,13 @@
 //! The chat-neutral model: who is talking, where, what they sent, what we answer, and the
 //! port that each platform adapter (Telegram, Discord, web) implements.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-/// A chat platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Platform {
-    /// Telegram Bot API.
-    Telegram,
-    /// Discord.
-    Discord,
-    /// The local web chat.
-    Web,
-}
-
-/// A user: platform plus the platform's user id. Every store key is scoped by it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct UserKey {
-    /// The platform.
-    pub platform: Platform,
-    /// The platform's id of the user (never containing `:`; see [`UserKey::new`]).
-    pub id: String,
-}
-
-/// Where a message goes: chat, thread (forum topic or Discord thread) and the message it replies to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ChatRef {
-    /// The platform.
-    pub platform: Platform,
-    /// The platform's chat or channel id.
-    pub chat_id: String,
-    /// Forum topic or thread id, when the conversation happens inside one.
-    #[serde(default)]
-    pub thread_id: Option<String>,
-    /// The message being answered (the selfie), so results reply to it.
-    #[serde(default)]
-    pub reply_to: Option<String>,
-    /// Discord server (guild) id, for the allow-list.
-    #[serde(default)]
-    pub server_id: Option<String>,
-    /// True for groups and server channels, false for private chats.
-    #[serde(default)]
-    pub is_group: bool,
-    /// Platform-specific continuation data an adapter needs to answer (e.g. an interaction
-    /// token); opaque to the core, stored with the job.
-    #[serde(default)]
-    pub extra: Option<String>,
-}
+pub use crate::address::{ChatRef, Platform, UserKey};
+use crate::command::Action;
 
 /// One uploaded image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,13 +23,8 @@ pub struct Upload {
 /// What a user did, already translated from platform terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// `/name args`.
-    Command {
-        /// Command name without the slash, lowercase.
-        name: String,
-        /// The rest of the line.
-        args: String,
-    },
+    /// A command, parsed at the edge ([`crate::Command::parse`]).
+    Command(crate::command::Command),
     /// One photo, an album, or images sent as files; all are one job.
     Photos {
         /// The images, in the order sent.
@@ -111,6 +61,16 @@ pub struct Button {
     pub label: String,
     /// Returned in [`Event::Button`].
     pub data: String,
+}
+
+impl Button {
+    /// A button that sends `action` back when pressed.
+    pub fn new(label: &str, action: &Action) -> Button {
+        Button {
+            label: label.to_string(),
+            data: action.encode(),
+        }
+    }
 }
 
 /// An image or file to send.
@@ -188,7 +148,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Telegram's limits (DESIGN.md section 5).
+    /// Telegram's limits (`docs/platforms.md`).
     pub const TELEGRAM: Limits = Limits {
         photo_bytes: 10 * 1024 * 1024,
         file_bytes: 50 * 1024 * 1024,
@@ -262,76 +222,4 @@ pub trait FrontEnd: Send + Sync + 'static {
         text: &str,
         buttons: Vec<Vec<Button>>,
     ) -> Result<(), SendError>;
-}
-
-impl UserKey {
-    /// A user key; `:` in the id is escaped so store keys stay unambiguous.
-    pub fn new(platform: Platform, id: impl Into<String>) -> UserKey {
-        UserKey {
-            platform,
-            id: id.into().replace('%', "%25").replace(':', "%3A"),
-        }
-    }
-
-    /// The prefix of every store key of this user: `platform:id:`.
-    pub fn prefix(&self) -> String {
-        format!("{}:{}:", self.platform, self.id)
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Platform::Telegram => "telegram",
-            Platform::Discord => "discord",
-            Platform::Web => "web",
-        })
-    }
-}
-
-impl FromStr for Platform {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "telegram" => Ok(Platform::Telegram),
-            "discord" => Ok(Platform::Discord),
-            "web" => Ok(Platform::Web),
-            other => Err(format!("unknown platform `{other}` (telegram, discord or web)")),
-        }
-    }
-}
-
-impl fmt::Display for UserKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.platform, self.id)
-    }
-}
-
-impl FromStr for UserKey {
-    type Err = String;
-    /// Parses `platform:id`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (platform, id) = s
-            .split_once(':')
-            .ok_or_else(|| format!("`{s}` is not `platform:user-id`"))?;
-        if id.is_empty() {
-            return Err(format!("`{s}` has no user id"));
-        }
-        Ok(UserKey::new(platform.parse()?, id))
-    }
-}
-
-impl ChatRef {
-    /// A private chat with no thread.
-    pub fn private(platform: Platform, chat_id: impl Into<String>) -> ChatRef {
-        ChatRef {
-            platform,
-            chat_id: chat_id.into(),
-            thread_id: None,
-            reply_to: None,
-            server_id: None,
-            is_group: false,
-            extra: None,
-        }
-    }
 }

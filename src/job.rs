@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use headshot_models::{Crop, Mode};
+use headshot_models::{Catalog, Crop, Mode, Style};
 
 use crate::chat::{ChatRef, MessageId, UserKey};
 
@@ -60,6 +60,45 @@ pub struct Settings {
     /// Where threads exist (Discord): deliver in a public thread instead of a private one.
     #[serde(default)]
     pub public_thread: bool,
+}
+
+impl Settings {
+    /// The catalog style named here (the default style if it disappeared from the catalog).
+    pub fn style<'a>(&self, catalog: &'a Catalog) -> &'a Style {
+        catalog
+            .get(&self.style)
+            .unwrap_or_else(|| catalog.default_style())
+    }
+
+    /// The style with the user's background override applied.
+    pub fn effective_style(&self, catalog: &Catalog) -> Style {
+        use headshot_models::style::{Backdrop, BackdropKind};
+        let mut style = self.style(catalog).clone();
+        let solid = |c: &str| Backdrop {
+            kind: BackdropKind::Solid,
+            colors: vec![c.to_string()],
+        };
+        if let Some(bg) = &self.background {
+            style.backdrop = match bg.as_str() {
+                "white" => solid("#ffffff"),
+                "grey" => solid("#d9dcdf"),
+                "gradient" => Backdrop {
+                    kind: BackdropKind::Gradient,
+                    colors: vec!["#eceef1".into(), "#c9ced4".into()],
+                },
+                "blur" => Backdrop {
+                    kind: BackdropKind::BlurOriginal,
+                    colors: Vec::new(),
+                },
+                "dark" => Backdrop {
+                    kind: BackdropKind::DarkenOriginal,
+                    colors: vec!["#1e1f23".into()],
+                },
+                hex => solid(hex),
+            };
+        }
+        style
+    }
 }
 
 /// What the store keeps about a user.

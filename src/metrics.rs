@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::chat::{Platform, UserKey};
@@ -109,39 +109,46 @@ pub struct Metrics {
     pub delivery: Histogram,
     errors: Mutex<BTreeMap<(Platform, ErrorKind), u64>>,
     running: Mutex<BTreeMap<JobId, RunningJob>>,
+    recent_ms: Mutex<std::collections::VecDeque<u64>>,
 }
 
+/// Generation times kept for ETAs.
+const RECENT_FOR_ETA: usize = 20;
+
 impl Metrics {
+    /// A job generated in `took`: the histogram and the recent times behind ETAs.
+    pub(crate) fn generated(&self, took: Duration) {
+        self.generation.observe(took);
+        let mut recent = self.recent_ms.lock();
+        if recent.len() == RECENT_FOR_ETA {
+            recent.pop_front();
+        }
+        recent.push_back(took.as_millis() as u64);
+    }
+
+    /// Mean of the recent generation times, once one was measured.
+    pub fn mean_generation(&self) -> Option<Duration> {
+        let d = self.recent_ms.lock();
+        (!d.is_empty()).then(|| Duration::from_millis(d.iter().sum::<u64>() / d.len() as u64))
+    }
+
     /// Counts a platform error.
     pub fn platform_error(&self, platform: Platform, kind: ErrorKind) {
-        *self
-            .errors
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry((platform, kind))
-            .or_default() += 1;
+        *self.errors.lock().entry((platform, kind)).or_default() += 1;
     }
 
     /// Platform errors so far.
     pub fn platform_errors(&self) -> Vec<(Platform, ErrorKind, u64)> {
-        let errors = self.errors.lock().unwrap_or_else(|e| e.into_inner());
+        let errors = self.errors.lock();
         errors.iter().map(|((p, k), n)| (*p, *k, *n)).collect()
     }
 
     pub(crate) fn started(&self, job: RunningJob) {
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(job.job.clone(), job);
+        self.running.lock().insert(job.job.clone(), job);
     }
 
     pub(crate) fn progressed(&self, job: &str, stage: &str, step: u32, steps: u32) {
-        if let Some(r) = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(job)
-        {
+        if let Some(r) = self.running.lock().get_mut(job) {
             r.stage = stage.to_string();
             r.step = step;
             r.steps = steps;
@@ -149,18 +156,12 @@ impl Metrics {
     }
 
     pub(crate) fn ended(&self, job: &str) {
-        self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(job);
+        self.running.lock().remove(job);
     }
 
     /// Jobs generating now, oldest first.
     pub fn running(&self) -> Vec<RunningJob> {
-        let mut list: Vec<RunningJob> = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let mut list: Vec<RunningJob> = self.running.lock().values().cloned().collect();
         list.sort_by_key(|r| r.started_ms);
         list
     }
@@ -262,7 +263,7 @@ pub struct Overview {
     /// The pause reason, while intake is paused.
     pub paused: Option<String>,
     /// Scheduler counts.
-    pub queue: crate::service::QueueStats,
+    pub queue: crate::scheduler::QueueStats,
     /// Generating now.
     pub running: Vec<RunningJob>,
     /// Generation times of the most recent finished jobs (at most [`RECENT`]).

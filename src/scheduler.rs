@@ -7,6 +7,15 @@ use std::collections::{HashMap, VecDeque};
 use crate::chat::UserKey;
 use crate::job::JobId;
 
+/// Queue figures for `/status`, admin pages and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct QueueStats {
+    /// Jobs waiting for a worker.
+    pub queued: usize,
+    /// Jobs generating now.
+    pub running: usize,
+}
+
 /// The queue of runnable jobs.
 #[derive(Debug, Default)]
 pub struct Scheduler {

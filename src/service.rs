@@ -1,24 +1,26 @@
-//! The service: the shared state of one running headshot, and its lifecycle.
+//! The service: one running headshot, composed of the [`crate::runtime`] components, and its
+//! lifecycle.
 //!
 //! Front ends call [`Service::handle`] with neutral events; [`Service::run`] drives the
-//! dispatcher, the delivery task and the retention sweep until the shutdown future completes.
+//! dispatcher, the delivery task, the retention sweep and the periodic flush until the
+//! shutdown future completes.
 
-use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use headshot_models::{Catalog, Generator};
-use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::chat::{ChatRef, FrontEnd, MessageId, Outbound, Platform, SendError};
+use crate::chat::{FrontEnd, Inbound, Platform};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::job::{JobId, JobState};
-use crate::scheduler::Scheduler;
+use crate::job::JobState;
+use crate::metrics::Metrics;
+use crate::runtime::queue::{JobQueue, SledQueue};
+use crate::runtime::{self, Core, FrontEnds, Gate, Outbox, Runs};
+use crate::scheduler::QueueStats;
 use crate::store::{Store, StoreError};
 
 /// How long a graceful shutdown waits for running generations before persisting them as queued.
@@ -27,39 +29,12 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 /// A running headshot service; cheap to clone.
 #[derive(Clone)]
 pub struct Service {
-    pub(crate) inner: Arc<Inner>,
-}
-
-/// Queue figures for `/status`, admin pages and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct QueueStats {
-    /// Jobs waiting for a worker.
-    pub queued: usize,
-    /// Jobs generating now.
-    pub running: usize,
-}
-
-pub(crate) struct Inner {
-    pub config: Arc<Config>,
-    pub catalog: Arc<Catalog>,
-    pub store: Store,
-    pub generator: Arc<dyn Generator>,
-    pub clock: Arc<dyn Clock>,
-    pub frontends: RwLock<HashMap<Platform, Arc<dyn FrontEnd>>>,
-    pub sched: Mutex<Scheduler>,
-    pub work: Notify,
-    pub deliver: Notify,
-    pub intake: Semaphore,
-    pub cancels: Mutex<HashMap<JobId, Arc<AtomicBool>>>,
-    pub paused: Mutex<Option<String>>,
-    pub durations: Mutex<VecDeque<u64>>,
-    pub accepting: AtomicBool,
-    pub shutting_down: AtomicBool,
-    pub metrics: crate::metrics::Metrics,
+    core: Arc<Core>,
 }
 
 impl Service {
-    /// Builds a service over an opened store. Nothing runs until [`Service::run`].
+    /// Builds a service over an opened store, with the store as its job queue. Nothing runs
+    /// until [`Service::run`].
     pub fn new(
         config: Config,
         catalog: Catalog,
@@ -67,79 +42,141 @@ impl Service {
         store: Store,
         clock: Arc<dyn Clock>,
     ) -> Service {
-        let intake = config.jobs.intake_workers.get();
+        let queue = Arc::new(SledQueue::new(
+            store.clone(),
+            config.jobs.max_running_per_user.get(),
+        ));
+        Service::with_queue(config, catalog, generator, store, clock, queue)
+    }
+
+    /// Builds a service whose waiting jobs are held by `queue`.
+    pub fn with_queue(
+        config: Config,
+        catalog: Catalog,
+        generator: Arc<dyn Generator>,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        queue: Arc<dyn JobQueue>,
+    ) -> Service {
+        let gate = Gate::new(config.jobs.intake_workers.get());
         Service {
-            inner: Arc::new(Inner {
+            core: Arc::new(Core {
                 config: Arc::new(config),
                 catalog: Arc::new(catalog),
                 store,
                 generator,
                 clock,
-                frontends: RwLock::new(HashMap::new()),
-                sched: Mutex::new(Scheduler::default()),
-                work: Notify::new(),
-                deliver: Notify::new(),
-                intake: Semaphore::new(intake),
-                cancels: Mutex::new(HashMap::new()),
-                paused: Mutex::new(None),
-                durations: Mutex::new(VecDeque::new()),
-                accepting: AtomicBool::new(true),
-                shutting_down: AtomicBool::new(false),
-                metrics: crate::metrics::Metrics::default(),
+                frontends: FrontEnds::default(),
+                queue,
+                gate,
+                outbox: Outbox::default(),
+                runs: Runs::default(),
+                metrics: Metrics::default(),
             }),
         }
     }
 
     /// Registers a platform adapter; deliveries for its platform start flowing.
     pub fn attach(&self, frontend: Arc<dyn FrontEnd>) {
-        let platform = frontend.platform();
-        self.inner
-            .frontends
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(platform, frontend);
-        self.inner.deliver.notify_one();
+        self.core.frontends.attach(frontend);
+        self.core.outbox.wake();
+    }
+
+    /// Handles one inbound event: replies go to the event's chat through its platform's front
+    /// end. Never fails: store errors are logged and answered with a neutral message.
+    pub async fn handle(&self, inbound: Inbound) {
+        crate::conversation::handle(&self.core, inbound).await;
     }
 
     /// The store.
     pub fn store(&self) -> &Store {
-        &self.inner.store
+        &self.core.store
     }
 
     /// The settings.
     pub fn config(&self) -> &Config {
-        &self.inner.config
+        &self.core.config
     }
 
     /// The style catalog.
     pub fn catalog(&self) -> &Catalog {
-        &self.inner.catalog
+        &self.core.catalog
     }
 
     /// Jobs queued and running now.
     pub fn queue_stats(&self) -> QueueStats {
-        let s = self.inner.sched.lock().unwrap_or_else(|e| e.into_inner());
-        QueueStats {
-            queued: s.queued(),
-            running: s.running(),
-        }
+        self.core.queue.stats()
     }
 
     /// Stops taking new photos; users are told `reason`.
     pub fn pause(&self, reason: &str) {
-        *self.inner.paused.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.to_string());
+        self.core.gate.pause(reason);
     }
 
     /// Takes photos again.
     pub fn resume(&self) {
-        *self.inner.paused.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.core.gate.resume();
+    }
+
+    /// The pause reason, while intake is paused.
+    pub fn paused(&self) -> Option<String> {
+        self.core.gate.paused()
+    }
+
+    /// The generator's name (`studio`, `diffusion`, ...).
+    pub fn generator_name(&self) -> &str {
+        self.core.generator.name()
+    }
+
+    /// The in-memory counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.core.metrics
+    }
+
+    /// Runs the retention sweep once now (it also runs periodically inside [`Service::run`]).
+    pub fn sweep_retention(&self) -> Result<crate::runtime::retention::Swept, StoreError> {
+        let core = &self.core;
+        runtime::retention::sweep(&core.store, &core.config.retention, core.clock.now_ms())
+    }
+
+    /// Runs the engine until `shutdown` completes, then shuts down gracefully: intake stops,
+    /// running generations get [`SHUTDOWN_GRACE`] to finish and are otherwise persisted as
+    /// queued, and the store is flushed.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), StoreError> {
+        let requeued = self.core.queue.recover()?;
+        if requeued > 0 {
+            tracing::info!(requeued, "recovered jobs from the store");
+        }
+        self.core.outbox.wake();
+        let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let jobs = TaskTracker::new();
+        let core = &self.core;
+        tasks.spawn(runtime::dispatch(core.clone(), stop.clone(), jobs.clone()));
+        tasks.spawn(runtime::deliver_loop(core.clone(), stop.clone(), tasks.clone()));
+        tasks.spawn(runtime::retention_loop(core.clone(), stop.clone()));
+        tasks.spawn(runtime::flush_loop(core.clone(), stop.clone()));
+        shutdown.await;
+        tracing::info!("shutting down: intake stopped");
+        core.gate.close();
+        stop.cancel();
+        tasks.close();
+        tasks.wait().await;
+        jobs.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, jobs.wait()).await.is_err() {
+            tracing::warn!("running generations did not finish in time; they will run again on restart");
+            core.runs.cancel_all();
+            jobs.wait().await;
+        }
+        core.store.flush().await?;
+        Ok(())
     }
 
     /// The operator's snapshot: queue, running jobs, durations, jobs by platform and state,
     /// recent failures. Scans the job records, so it costs O(jobs held).
     pub fn overview(&self) -> Result<crate::metrics::Overview, StoreError> {
         use crate::metrics::{DurationSummary, Failure, GeneratorInfo, Overview, RECENT, RECENT_FAILURES};
-        let jobs = self.inner.store.all_jobs()?;
+        let jobs = self.core.store.all_jobs()?;
         let mut platforms = std::collections::BTreeMap::new();
         let mut states = std::collections::BTreeMap::new();
         for p in [Platform::Telegram, Platform::Discord, Platform::Web] {
@@ -184,23 +221,18 @@ impl Service {
         failures.sort_by_key(|f| std::cmp::Reverse(f.at_ms));
         failures.truncate(RECENT_FAILURES);
         Ok(Overview {
-            paused: self
-                .inner
-                .paused
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            paused: self.paused(),
             queue: self.queue_stats(),
-            running: self.inner.metrics.running(),
+            running: self.core.metrics.running(),
             durations: DurationSummary::of(finished.iter().take(RECENT).map(|(_, ms)| *ms).collect()),
             platforms,
             states,
             failures,
             generator: GeneratorInfo {
                 loaded: true,
-                name: self.inner.generator.name().to_string(),
+                name: self.core.generator.name().to_string(),
             },
-            now_ms: self.inner.clock.now_ms(),
+            now_ms: self.core.clock.now_ms(),
         })
     }
 
@@ -228,181 +260,7 @@ impl Service {
             overview.queue.running,
             u8::from(overview.paused.is_some())
         );
-        self.inner.metrics.render(&mut out);
+        self.core.metrics.render(&mut out);
         Ok(out)
-    }
-
-    /// The generator's name (`studio`, `diffusion`, ...).
-    pub fn generator_name(&self) -> &str {
-        self.inner.generator.name()
-    }
-
-    /// The in-memory counters.
-    pub fn metrics(&self) -> &crate::metrics::Metrics {
-        &self.inner.metrics
-    }
-
-    /// The pause reason, while intake is paused.
-    pub fn paused(&self) -> Option<String> {
-        self.inner
-            .paused
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Runs the engine until `shutdown` completes, then shuts down gracefully: intake stops,
-    /// running generations get [`SHUTDOWN_GRACE`] to finish and are otherwise persisted as
-    /// queued, and the store is flushed.
-    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), StoreError> {
-        self.inner.recover()?;
-        let stop = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        let jobs = TaskTracker::new();
-        tasks.spawn(self.inner.clone().dispatch(stop.clone(), jobs.clone()));
-        tasks.spawn(self.inner.clone().delivery_loop(stop.clone()));
-        tasks.spawn(self.inner.clone().retention_loop(stop.clone()));
-        tasks.spawn(self.inner.clone().flush_loop(stop.clone()));
-        shutdown.await;
-        tracing::info!("shutting down: intake stopped");
-        self.inner.accepting.store(false, Ordering::SeqCst);
-        self.inner.shutting_down.store(true, Ordering::SeqCst);
-        stop.cancel();
-        tasks.close();
-        tasks.wait().await;
-        jobs.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, jobs.wait()).await.is_err() {
-            tracing::warn!("running generations did not finish in time; they will run again on restart");
-            for flag in self
-                .inner
-                .cancels
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .values()
-            {
-                flag.store(true, Ordering::SeqCst);
-            }
-            jobs.wait().await;
-        }
-        self.inner.store.flush().await?;
-        Ok(())
-    }
-
-    /// Runs the retention sweep once now (it also runs periodically inside [`Service::run`]).
-    pub fn sweep_retention(&self) -> Result<crate::retention::Swept, StoreError> {
-        self.inner.sweep()
-    }
-}
-
-/// How often writes that were not flushed on the spot (progress, delivery bookkeeping) are made
-/// durable; this bounds the duplicate window of a crash.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
-
-impl Inner {
-    async fn flush_loop(self: Arc<Self>, stop: CancellationToken) {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(FLUSH_EVERY) => {}
-                _ = stop.cancelled() => return,
-            }
-            if let Err(e) = self.store.flush().await {
-                tracing::error!(error = %e, "periodic flush failed");
-            }
-        }
-    }
-
-    pub fn frontend(&self, platform: Platform) -> Option<Arc<dyn FrontEnd>> {
-        self.frontends
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&platform)
-            .cloned()
-    }
-
-    /// Sends an immediate (non-durable) message, retrying transient failures a few times.
-    pub async fn send(&self, chat: &ChatRef, message: Outbound) -> Option<MessageId> {
-        let frontend = self.frontend(chat.platform)?;
-        for attempt in 0..3u32 {
-            match frontend.send(chat, message.clone()).await {
-                Ok(id) => return id,
-                Err(SendError::Transient { retry_after, detail }) => {
-                    tracing::debug!(%detail, attempt, "reply failed, retrying");
-                    let wait = retry_after.unwrap_or(Duration::from_millis(200 << attempt));
-                    tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
-                }
-                Err(SendError::Permanent(reason)) => {
-                    tracing::info!(%reason, "reply not possible");
-                    return None;
-                }
-            }
-        }
-        None
-    }
-
-    /// Sends a plain text reply.
-    pub async fn say(&self, chat: &ChatRef, text: String) -> Option<MessageId> {
-        self.send(
-            chat,
-            Outbound::Text {
-                text,
-                buttons: Vec::new(),
-            },
-        )
-        .await
-    }
-
-    /// Puts the queued and running jobs of the store back in the scheduler (start-up).
-    fn recover(&self) -> Result<(), StoreError> {
-        let mut requeued = 0;
-        let mut sched = self.sched.lock().unwrap_or_else(|e| e.into_inner());
-        let mut jobs: Vec<_> = self
-            .store
-            .all_jobs()?
-            .into_iter()
-            .filter(|j| matches!(j.state, JobState::Queued | JobState::Running))
-            .collect();
-        jobs.sort_by(|a, b| a.id.cmp(&b.id));
-        for mut job in jobs {
-            if job.state == JobState::Running {
-                job.state = JobState::Queued;
-                self.store.put_job(&job)?;
-            }
-            sched.push(&job.user, job.id.clone());
-            requeued += 1;
-        }
-        if requeued > 0 {
-            tracing::info!(requeued, "recovered jobs from the store");
-        }
-        drop(sched);
-        self.work.notify_one();
-        self.deliver.notify_one();
-        Ok(())
-    }
-
-    /// Records a generation time for ETAs (last 20).
-    pub fn record_duration(&self, ms: u64) {
-        let mut d = self.durations.lock().unwrap_or_else(|e| e.into_inner());
-        if d.len() == 20 {
-            d.pop_front();
-        }
-        d.push_back(ms);
-    }
-
-    /// Mean recent generation time, if any was measured.
-    pub fn mean_duration(&self) -> Option<Duration> {
-        let d = self.durations.lock().unwrap_or_else(|e| e.into_inner());
-        (!d.is_empty()).then(|| Duration::from_millis(d.iter().sum::<u64>() / d.len() as u64))
-    }
-
-    /// ETA of a job at queue `position` (1-based).
-    pub fn eta_for_position(&self, position: usize) -> Option<Duration> {
-        let mean = self.mean_duration()?;
-        let rounds = position.div_ceil(self.config.jobs.workers.get()) as u32;
-        Some(mean * rounds)
-    }
-
-    /// A new time-ordered id from the service clock.
-    pub fn new_id(&self) -> String {
-        ulid::Ulid::from_parts(self.clock.now_ms(), rand::random()).to_string()
     }
 }

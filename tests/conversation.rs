@@ -1,7 +1,7 @@
 //! Conversation flows through a recording fake front end: commands, photo to results in the
 //! same thread, albums, caption commands, consent, unknown input, access rules.
 
-mod util;
+use crate::util;
 
 use std::time::Duration;
 
@@ -493,10 +493,9 @@ async fn a_group_member_can_have_results_delivered_privately() {
         event,
     };
     h.service
-        .handle(in_group(Event::Command {
-            name: "delivery".into(),
-            args: "private".into(),
-        }))
+        .handle(in_group(Event::Command(headshot::Command::from_parts(
+            "delivery", "private",
+        ))))
         .await;
     assert!(h.front.texts("group-1")[0].contains("private chat"));
     let upload = headshot::Upload {

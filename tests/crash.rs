@@ -5,7 +5,7 @@
 //! The child is this test binary itself, re-run with `HEADSHOT_CRASH_DIR` set (see
 //! `crash_child`, ignored in normal runs).
 
-mod util;
+use crate::util;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::OpenOptions;
@@ -127,7 +127,7 @@ fn child(dir: &Path) -> std::process::Child {
         .args([
             "--ignored",
             "--exact",
-            "crash_child",
+            "crash::crash_child",
             "--nocapture",
             "--test-threads=1",
         ])

@@ -1,7 +1,7 @@
 //! The job engine: fairness, caps, busy answers, retention with a controlled clock, graceful
 //! shutdown and restart, backup and restore while running, schema versions.
 
-mod util;
+use crate::util;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,7 +11,6 @@ mod support;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use headshot::models::Catalog;
@@ -38,11 +37,7 @@ async fn run() {
     c.jobs.max_queue = 100_000.try_into().unwrap();
     c.delivery.send_documents = false;
     let dir = tempfile::tempdir().unwrap();
-    let generator = Arc::new(FakeGenerator {
-        steps: 1,
-        step_time: Duration::ZERO,
-        calls: AtomicUsize::new(0),
-    });
+    let generator = FakeGenerator::new(1, Duration::ZERO);
     let service = Service::new(
         c,
         Catalog::builtin(),

@@ -2,7 +2,7 @@
 //! headshot styles are repainted by diffusion, portrait styles stay with the studio, and the
 //! result caption says which engine made them.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

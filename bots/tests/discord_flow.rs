@@ -1,7 +1,7 @@
 //! The Discord bot end to end: the real serenity client (REST and gateway) against the fake
 //! Discord, the real core on sled, a fast fake generator.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! generator and serenity against the fake Discord; `/headshot` with a real selfie comes back
 //! as a 4:5 + 1:1 pair in a thread, and SIGTERM shuts the service down cleanly.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

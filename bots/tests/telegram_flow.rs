@@ -1,7 +1,7 @@
 //! End to end: teloxide against the fake Bot API, the real core on sled, a fake generator.
 //! Consent, a selfie in a forum topic, albums, images sent as files, buttons, /cancel, /forget.
 
-mod support;
+use crate::support;
 
 use headshot::{Platform, UserKey, text};
 use support::{Bot, fake::BOT_NAME, selfie};

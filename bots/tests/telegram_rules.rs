@@ -1,7 +1,7 @@
 //! End to end: group addressing, refusals (non-image, oversized, no face), a 429 storm, a
 //! blocked user, a restart mid-job, and a server that lacks an optional method.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! Telegram front end against the fake Bot API; a selfie comes back as headshots, and SIGTERM
 //! shuts the service down cleanly.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

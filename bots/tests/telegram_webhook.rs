@@ -1,19 +1,15 @@
 //! Webhook mode: updates posted with the right secret reach the conversation; a wrong or
 //! missing secret is answered 401 and nothing happens.
 
-mod support;
+use crate::support;
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use headshot::models::Catalog;
-use headshot::{Service, Store, SystemClock};
+use headshot::Store;
 use headshot_bots::telegram::{self, Webhook};
 use support::fake::Fake;
-use support::{FakeGenerator, config, options};
+use support::{FakeGenerator, Running, config, options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
 async fn post(addr: std::net::SocketAddr, path: &str, secret: Option<&str>, body: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -54,24 +50,13 @@ async fn telegram_webhook_checks_the_secret_and_routes_updates() {
         .unwrap()
         .port();
     let bind: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let generator = Arc::new(FakeGenerator {
-        steps: 1,
-        step_time: Duration::ZERO,
-        calls: AtomicUsize::new(0),
-    });
-    let service = Service::new(
+    let core = Running::start(
         config(false),
-        Catalog::builtin(),
-        generator,
+        FakeGenerator::new(1, Duration::ZERO),
         Store::temporary().unwrap(),
-        Arc::new(SystemClock),
     );
-    let stop = CancellationToken::new();
-    let runner = service.clone();
-    let core = tokio::spawn({
-        let stop = stop.clone();
-        async move { runner.run(stop.cancelled_owned()).await.unwrap() }
-    });
+    let service = core.service.clone();
+    let stop = core.stop_token();
     let hook = Webhook {
         bind,
         public_url: "https://bot.example/tg-hook".parse().unwrap(),
@@ -134,5 +119,5 @@ async fn telegram_webhook_checks_the_secret_and_routes_updates() {
     .await;
     stop.cancel();
     front.await.unwrap().unwrap();
-    core.await.unwrap();
+    core.stop().await;
 }

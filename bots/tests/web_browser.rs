@@ -3,7 +3,7 @@
 //! picks a style, uploads astronaut.png, agrees, waits for the two headshots, checks their
 //! sizes, presses Reroll, and saves screenshots under the test's output directory.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

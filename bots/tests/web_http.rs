@@ -2,7 +2,7 @@
 //! the event stream with live status, downloads, `/forget`, limits; the operator API, `/healthz`
 //! and `/metrics`. The real core and server; a fast fake generator.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::web::{Browser, WebApp, text_of, web_options};

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// The catalog shipped with the binary.
 pub const BUILTIN_CATALOG: &str = include_str!("../styles.toml");
 
-/// Headshot rules or portrait freedom (DESIGN.md section 2).
+/// Headshot rules or portrait freedom (`docs/headshot-rules.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {

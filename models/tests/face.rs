@@ -1,6 +1,6 @@
 //! Face detection behaviour on real photos and on edited copies of them.
 
-mod common;
+use crate::common;
 
 use common::{default_detector, photo, rotate, rotate_point};
 use headshot_models::vision::{BoundingBox, Face};

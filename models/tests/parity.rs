@@ -2,7 +2,7 @@
 //! `models/tools/reference.py`: onnxruntime for RetinaFace, MediaPipe 0.10.14
 //! for selfie segmentation).
 
-mod common;
+use crate::common;
 
 use common::{image_from_tensor, max_abs_diff, tensors};
 use headshot_models::vision::decode::decode;

@@ -1,6 +1,6 @@
 //! Person segmentation behaviour on the portrait photos.
 
-mod common;
+use crate::common;
 
 use common::{default_detector, photo, segmenter};
 use headshot_models::vision::SegmenterConfig;

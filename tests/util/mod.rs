@@ -3,119 +3,18 @@
 #![allow(dead_code, missing_docs)]
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use headshot::models::decode::{self, DecodeLimits};
-use headshot::models::generator::output_name;
-use headshot::models::{
-    Framing, GenerateError, Generated, Generator, IntakeError, IntakeReport, Output, Progress, Request,
-};
 use headshot::{
     Button, ChatRef, Config, Event, FrontEnd, Inbound, Limits, MessageId, Outbound, Platform, SendError,
-    Service, Store, SystemClock, Upload, UserKey,
+    Service, Store, Upload, UserKey,
 };
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
-/// A fake for the generator port: real decoding, a "face" rule the tests control (an image whose
-/// centre pixel is pure black has no face), crops of the real pixels as outputs, progress per
-/// step and cancellation between steps.
-pub struct FakeGenerator {
-    pub steps: u32,
-    pub step_time: Duration,
-    pub calls: AtomicUsize,
-    pub intakes: AtomicUsize,
-    /// When set, every generation ends as a diffusion engine's safety refusal.
-    pub flag_unsafe: std::sync::atomic::AtomicBool,
-}
-
-impl FakeGenerator {
-    pub fn new(steps: u32, step_time: Duration) -> Arc<FakeGenerator> {
-        Arc::new(FakeGenerator {
-            steps,
-            step_time,
-            calls: AtomicUsize::new(0),
-            intakes: AtomicUsize::new(0),
-            flag_unsafe: std::sync::atomic::AtomicBool::new(false),
-        })
-    }
-}
-
-impl Generator for FakeGenerator {
-    fn name(&self) -> &str {
-        "fake"
-    }
-
-    fn intake(&self, upload: &[u8]) -> Result<IntakeReport, IntakeError> {
-        self.intakes.fetch_add(1, Ordering::SeqCst);
-        let decoded = decode::decode(upload, &DecodeLimits::default())?;
-        let (w, h) = decoded.image.dimensions();
-        if decoded.image.get_pixel(w / 2, h / 2).0 == [0, 0, 0] {
-            return Err(IntakeError::NoFace);
-        }
-        let score = decoded.image.get_pixel(0, 0).0[0] as f32 / 255.0;
-        Ok(IntakeReport {
-            width: w,
-            height: h,
-            score,
-            clean: decode::encode_png(&decoded.image),
-        })
-    }
-
-    fn generate(
-        &self,
-        request: &Request,
-        progress: &mut dyn FnMut(Progress),
-        cancel: &AtomicBool,
-    ) -> Result<Generated, GenerateError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        for step in 1..=self.steps {
-            if cancel.load(Ordering::SeqCst) {
-                return Err(GenerateError::Cancelled);
-            }
-            std::thread::sleep(self.step_time);
-            progress(Progress {
-                stage: "render".into(),
-                step,
-                steps: self.steps,
-            });
-        }
-        if self.flag_unsafe.load(Ordering::SeqCst) {
-            return Err(GenerateError::Unsafe("flagged 3 times".into()));
-        }
-        let image = decode::decode(&request.selfies[request.primary], &DecodeLimits::default())
-            .map_err(|e| GenerateError::Failed(e.to_string()))?
-            .image;
-        let mut outputs = Vec::new();
-        for v in request.first_variant..request.first_variant + request.variants {
-            for framing in [Framing::Master, Framing::Square] {
-                let (w, h) = match framing {
-                    Framing::Master => (40, 50),
-                    Framing::Square => (40, 40),
-                };
-                let out = image::imageops::resize(&image, w, h, image::imageops::FilterType::Triangle);
-                outputs.push(Output {
-                    file_name: output_name(&request.stem, &request.style.name, framing, v, "png"),
-                    mime: "image/png".into(),
-                    bytes: decode::encode_png(&out),
-                    framing,
-                    variant: v,
-                    width: w,
-                    height: h,
-                    checks: Vec::new(),
-                });
-            }
-        }
-        Ok(Generated {
-            outputs,
-            checklist: "face ok".into(),
-            engine: "fake".into(),
-        })
-    }
-}
+pub use headshot_testkit::{FakeGenerator, Running, config, faceless, selfie};
 
 /// What the recording front end saw.
 #[derive(Debug, Clone, PartialEq)]
@@ -336,17 +235,7 @@ pub struct Harness {
     pub service: Service,
     pub front: Arc<Recorder>,
     pub generator: Arc<FakeGenerator>,
-    pub stop: CancellationToken,
-    pub task: tokio::task::JoinHandle<()>,
-}
-
-/// Test config: no consent unless asked, fast backoff.
-pub fn config(consent: bool) -> Config {
-    let mut c = Config::default_for_laptop();
-    c.require_consent = consent;
-    c.delivery.backoff_base = Duration::from_millis(10);
-    c.delivery.backoff_max = Duration::from_millis(50);
-    c
+    running: Running,
 }
 
 impl Harness {
@@ -355,46 +244,27 @@ impl Harness {
     }
 
     pub async fn start_with(config: Config, generator: Arc<FakeGenerator>, store: Store) -> Harness {
-        let service = Service::new(
-            config,
-            headshot::models::Catalog::builtin(),
-            generator.clone(),
-            store,
-            Arc::new(SystemClock),
-        );
+        let running = Running::start(config, generator.clone(), store);
+        let service = running.service.clone();
         let front = Recorder::new(Platform::Telegram);
         service.attach(front.clone());
-        let stop = CancellationToken::new();
-        let runner = service.clone();
-        let token = stop.clone();
-        let task = tokio::spawn(async move {
-            runner.run(token.cancelled_owned()).await.unwrap();
-        });
         Harness {
             service,
             front,
             generator,
-            stop,
-            task,
+            running,
         }
     }
 
     pub async fn shutdown(self) {
-        self.stop.cancel();
-        self.task.await.unwrap();
+        self.running.stop().await;
     }
 
     pub async fn command(&self, user: &str, line: &str) {
         let line = line.trim_start_matches('/');
         let (name, args) = line.split_once(' ').unwrap_or((line, ""));
-        self.send(
-            user,
-            Event::Command {
-                name: name.into(),
-                args: args.into(),
-            },
-        )
-        .await;
+        let command = headshot::Command::from_parts(name, args);
+        self.send(user, Event::Command(command)).await;
     }
 
     pub async fn photo(&self, user: &str, bytes: Vec<u8>) {
@@ -463,21 +333,4 @@ pub fn inbound(user: &str, event: Event) -> Inbound {
 
 pub fn user(id: &str) -> UserKey {
     UserKey::new(Platform::Telegram, id)
-}
-
-/// A selfie-like PNG: a gradient whose top-left red channel sets the intake score.
-pub fn selfie(score: u8) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(64, 64, |x, y| {
-        if x == 0 && y == 0 {
-            image::Rgb([score, 100, 100])
-        } else {
-            image::Rgb([(x * 3) as u8, (y * 3) as u8, 120])
-        }
-    });
-    decode::encode_png(&img)
-}
-
-/// An image the fake generator finds no face in.
-pub fn faceless() -> Vec<u8> {
-    decode::encode_png(&image::RgbImage::new(64, 64))
 }

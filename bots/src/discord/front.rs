@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use headshot::{Attachment, Button, ChatRef, FrontEnd, Limits, MessageId, Outbound, Platform, SendError};
+use headshot::command::Setting;
+use headshot::{
+    Action, Attachment, Button, ChatRef, FrontEnd, Limits, MessageId, Outbound, Platform, SendError,
+};
 use serde::{Deserialize, Serialize};
 use serenity::all::{
     AutoArchiveDuration, ButtonStyle, ChannelId, ChannelType, CreateActionRow, CreateAttachment,
@@ -152,7 +155,12 @@ pub fn components(rows: &[Vec<Button>], owner: Option<u64>, key: &str) -> Vec<Cr
     if all.is_empty() {
         return Vec::new();
     }
-    if all.len() > 1 && all.iter().all(|b| b.data.starts_with("style:")) {
+    let action = |b: &Button| Action::decode(&b.data);
+    if all.len() > 1
+        && all
+            .iter()
+            .all(|b| matches!(action(b), Some(Action::Set(Setting::Style(_)))))
+    {
         let options = all
             .iter()
             .take(25)
@@ -172,7 +180,7 @@ pub fn components(rows: &[Vec<Button>], owner: Option<u64>, key: &str) -> Vec<Cr
                 .style(ButtonStyle::Secondary)
         })
         .collect();
-    if all.iter().any(|b| b.data.starts_with("reroll:")) {
+    if all.iter().any(|b| matches!(action(b), Some(Action::Reroll(_)))) {
         buttons.push(
             CreateButton::new(tag(&format!("del:{key}")))
                 .label("Delete")

@@ -4,6 +4,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use headshot::Command as ChatCommand;
 use headshot::{ChatRef, Event, Inbound, Platform, Service, Upload, UserKey};
 use serenity::all::{
     Attachment, ChannelType, Command, CommandInteraction, CommandOptionType, ComponentInteraction,
@@ -291,10 +292,7 @@ impl Handler {
             "headshot" => {
                 for key in ["mode", "crop"] {
                     if let Some(v) = text(key) {
-                        let event = Event::Command {
-                            name: key.into(),
-                            args: v,
-                        };
+                        let event = Event::Command(ChatCommand::from_parts(key, &v));
                         self.handle(uid, &chat, event).await;
                     }
                 }
@@ -312,16 +310,10 @@ impl Handler {
                 }
             }
             "style" => {
-                let event = match text("style") {
-                    Some(s) => Event::Command {
-                        name: "style".into(),
-                        args: s,
-                    },
-                    None => Event::Command {
-                        name: "styles".into(),
-                        args: String::new(),
-                    },
-                };
+                let event = Event::Command(match text("style") {
+                    Some(s) => ChatCommand::from_parts("style", &s),
+                    None => ChatCommand::Styles,
+                });
                 self.handle(uid, &chat, event).await;
             }
             "settings" => {
@@ -329,19 +321,13 @@ impl Handler {
                 for key in ["delivery", "mode", "crop", "variants"] {
                     if let Some(v) = text(key) {
                         any = true;
-                        let event = Event::Command {
-                            name: key.into(),
-                            args: v,
-                        };
+                        let event = Event::Command(ChatCommand::from_parts(key, &v));
                         self.handle(uid, &chat, event).await;
                     }
                 }
                 if !any {
-                    let event = Event::Command {
-                        name: "settings".into(),
-                        args: String::new(),
-                    };
-                    self.handle(uid, &chat, event).await;
+                    self.handle(uid, &chat, Event::Command(ChatCommand::Settings))
+                        .await;
                 }
             }
             "server" => {
@@ -379,10 +365,8 @@ impl Handler {
                 }
             }
             other => {
-                let event = Event::Command {
-                    name: other.into(),
-                    args: text("style").unwrap_or_default(),
-                };
+                let event =
+                    Event::Command(ChatCommand::from_parts(other, &text("style").unwrap_or_default()));
                 self.handle(uid, &chat, event).await;
             }
         }
@@ -474,12 +458,8 @@ impl Handler {
                 Some(e) => e,
                 None => return,
             }
-        } else if let Some(rest) = content.strip_prefix('/') {
-            let (name, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-            Event::Command {
-                name: name.to_lowercase(),
-                args: args.trim().to_string(),
-            }
+        } else if let Some(command) = ChatCommand::parse(&content) {
+            Event::Command(command)
         } else {
             Event::Text(content)
         };

@@ -120,7 +120,9 @@ impl Intake {
             if let Some(text) = first.text() {
                 return match parse_command(text) {
                     Some((_, _, Some(to))) if !self.for_me(Some(to)) => None,
-                    Some((name, args, _)) => Some(Event::Command { name, args }),
+                    Some((name, args, _)) => {
+                        Some(Event::Command(headshot::Command::from_parts(&name, &args)))
+                    }
                     None => Some(Event::Text(self.strip(text))),
                 };
             }

@@ -222,8 +222,8 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Compares secrets in time independent of where they differ.
 pub(crate) fn same_secret(given: &str, expected: &str) -> bool {
-    let (a, b) = (given.as_bytes(), expected.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    given.as_bytes().ct_eq(expected.as_bytes()).into()
 }
 
 fn valid_browser_id(id: &str) -> bool {
@@ -387,15 +387,8 @@ async fn events(
 
 /// A line typed in the composer, in the core's terms.
 pub fn parse_line(text: &str) -> Event {
-    match text.strip_prefix('/') {
-        Some(rest) => {
-            let (word, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-            let name = word.split('@').next().unwrap_or("").to_lowercase();
-            Event::Command {
-                name,
-                args: args.trim().to_string(),
-            }
-        }
+    match headshot::Command::parse(text) {
+        Some(command) => Event::Command(command),
         None => Event::Text(text.to_string()),
     }
 }
@@ -467,7 +460,7 @@ async fn button(
     }
     let order = app.hub.order(&browser.0);
     let _turn = order.lock().await;
-    let forget = body.data == "forget:yes";
+    let forget = headshot::Action::decode(&body.data) == Some(headshot::Action::Forget { confirmed: true });
     let before = app.hub.last_id(&browser.0);
     let user = browser.user();
     app.service
@@ -656,17 +649,11 @@ mod tests {
     fn lines_become_commands_or_text() {
         assert_eq!(
             parse_line("/Style  creative"),
-            Event::Command {
-                name: "style".into(),
-                args: "creative".into()
-            }
+            Event::Command(headshot::Command::from_parts("style", "creative"))
         );
         assert_eq!(
             parse_line("/status@headshot"),
-            Event::Command {
-                name: "status".into(),
-                args: String::new()
-            }
+            Event::Command(headshot::Command::Status)
         );
         assert_eq!(parse_line("hello"), Event::Text("hello".into()));
     }

@@ -2,16 +2,14 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use headshot::models::Catalog;
-use headshot::{Config, Limits, Service, Store, SystemClock};
+use headshot::{Config, Limits, Service, Store};
 use headshot_bots::discord::{self, Options};
 use tokio_util::sync::CancellationToken;
 
-use super::FakeGenerator;
 use super::discord_fake::DiscordFake;
+use super::{FakeGenerator, Running};
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -20,7 +18,7 @@ pub struct DiscordBot {
     pub service: Service,
     pub generator: Arc<FakeGenerator>,
     stop: CancellationToken,
-    core: tokio::task::JoinHandle<()>,
+    core: Running,
     front: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -47,21 +45,10 @@ impl DiscordBot {
     }
 
     pub async fn start_with(fake: Arc<DiscordFake>, store: Store, config: Config, steps: u32) -> DiscordBot {
-        let generator = Arc::new(FakeGenerator {
-            steps,
-            step_time: Duration::from_millis(60),
-            calls: AtomicUsize::new(0),
-        });
-        let service = Service::new(
-            config,
-            Catalog::builtin(),
-            generator.clone(),
-            store,
-            Arc::new(SystemClock),
-        );
-        let stop = CancellationToken::new();
-        let (runner, token) = (service.clone(), stop.clone());
-        let core = tokio::spawn(async move { runner.run(token.cancelled_owned()).await.unwrap() });
+        let generator = FakeGenerator::new(steps, Duration::from_millis(60));
+        let core = Running::start(config, generator.clone(), store);
+        let service = core.service.clone();
+        let stop = core.stop_token();
         let identifies = fake.gateway().identifies;
         let front = tokio::spawn(discord::run(
             service.clone(),
@@ -89,11 +76,11 @@ impl DiscordBot {
     pub async fn stop(self) -> Arc<DiscordFake> {
         self.stop.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.front).await;
-        self.core.await.unwrap();
+        self.core.stop().await;
         self.fake
     }
 
     pub fn generated(&self) -> usize {
-        self.generator.calls.load(Ordering::SeqCst)
+        self.generator.generated()
     }
 }

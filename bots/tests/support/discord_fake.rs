@@ -2,7 +2,7 @@
 //! gateway (tokio-tungstenite, uncompressed JSON text frames), with injected events and
 //! failures and every REST request recorded.
 //!
-//! Wiring (see DISCORD_NOTES.md):
+//! Wiring (the facts behind it are in `docs/platforms.md`):
 //! ```ignore
 //! let fake = DiscordFake::start().await;
 //! let http = HttpBuilder::new(TOKEN).proxy(fake.api_base()).ratelimiter_disabled(true).build();

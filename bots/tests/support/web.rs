@@ -1,25 +1,23 @@
 //! A running core with the web front end on 127.0.0.1:0, and a browser-like HTTP client that
 //! keeps its cookie and records the Server-Sent Events it receives.
 
-use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use headshot::models::Catalog;
-use headshot::{Config, Service, Store, SystemClock};
+use headshot::{Config, Service, Store};
 use headshot_bots::web::{self, Bounds, Options};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::FakeGenerator;
+use super::{FakeGenerator, Running};
 
 pub struct WebApp {
     pub url: String,
     pub service: Service,
     pub generator: Arc<FakeGenerator>,
     stop: CancellationToken,
-    core: tokio::task::JoinHandle<()>,
+    core: Running,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -38,21 +36,10 @@ pub fn web_options() -> Options {
 
 impl WebApp {
     pub async fn start(config: Config, options: Options) -> WebApp {
-        let generator = Arc::new(FakeGenerator {
-            steps: 3,
-            step_time: Duration::from_millis(60),
-            calls: AtomicUsize::new(0),
-        });
-        let service = Service::new(
-            config,
-            Catalog::builtin(),
-            generator.clone(),
-            Store::temporary().unwrap(),
-            Arc::new(SystemClock),
-        );
-        let stop = CancellationToken::new();
-        let (runner, token) = (service.clone(), stop.clone());
-        let core = tokio::spawn(async move { runner.run(token.cancelled_owned()).await.unwrap() });
+        let generator = FakeGenerator::new(3, Duration::from_millis(60));
+        let core = Running::start(config, generator.clone(), Store::temporary().unwrap());
+        let service = core.service.clone();
+        let stop = core.stop_token();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(web::serve(
@@ -83,7 +70,7 @@ impl WebApp {
             .expect("the web server shuts down with streams open")
             .unwrap()
             .unwrap();
-        self.core.await.unwrap();
+        self.core.stop().await;
     }
 }
 

@@ -1,4 +1,4 @@
-//! The headshot checklist, measured on every output: each product rule of DESIGN.md section 2
+//! The headshot checklist, measured on every output: each product rule of `docs/headshot-rules.md`
 //! becomes a number, a threshold and a verdict. Portrait styles are held to their own rules
 //! (framing and face sharpness), not to the backdrop and light they deliberately break.
 //!

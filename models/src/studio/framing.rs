@@ -1,7 +1,7 @@
 //! Framing: where the head goes in a 4:5 master and a 1:1 avatar, and at what resolution.
 //!
 //! All the numbers live in [`MASTER_BANDS`], [`SQUARE_BANDS`] and the size constants below.
-//! They come from headshot practice (DESIGN.md section 2, issue 4): a headshot is tight, top of
+//! They come from headshot practice (`docs/headshot-rules.md`): a headshot is tight, top of
 //! the head to the shoulders, eyes about two fifths down the frame (the "eye line" that draws
 //! the viewer to the face), a little air above the hair so the head does not touch the edge,
 //! and the chin a little past the middle so the shoulders fit below. The square avatar is shown

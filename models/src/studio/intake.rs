@@ -6,8 +6,9 @@ use image::RgbImage;
 
 use super::geometry::{Affine, Align, FaceGeometry, map_face};
 use super::measure::{FaceFrame, luma};
-use super::resample::{fit_long_side, resize, warp};
+use super::resample::{resize, warp};
 use crate::generator::IntakeError;
+use crate::vision::fit_long_side;
 use crate::vision::{self, Face, FaceDetector, Point, VisionError};
 
 /// Detection runs with the photo's longer side at this many pixels: selfie faces are large,

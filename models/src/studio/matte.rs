@@ -21,7 +21,8 @@ use super::geometry::{Affine, Align, FaceGeometry, map_face};
 use super::intake::Subject;
 use super::measure::FaceFrame;
 use super::person::{Border, PersonMask};
-use super::resample::{Plane, block_sums, fit_long_side, warp};
+use super::resample::{Plane, block_sums, warp};
+use crate::vision::fit_long_side;
 use crate::vision::{Face, Mask, Point, guided};
 
 /// Length of the fade where a photo border cuts the body, in face heights.

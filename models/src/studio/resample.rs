@@ -91,16 +91,6 @@ pub fn resize(image: &RgbImage, width: u32, height: u32) -> RgbImage {
     RgbImage::from_raw(dw as u32, dh as u32, out).expect("sized above")
 }
 
-/// The size that fits `width` x `height` into `long_side` on its longer side.
-pub fn fit_long_side(width: u32, height: u32, long_side: u32) -> (u32, u32) {
-    let scale = f64::from(long_side) / f64::from(width.max(height));
-    let side = |n: u32| ((f64::from(n) * scale).round() as u32).max(1);
-    (side(width), side(height))
-}
-
-/// A bilinear sample of channel-interleaved `data` (`channels` per pixel) at index
-/// coordinates (`x`, `y`), edges clamped.
-#[inline]
 fn bilinear<const C: usize>(data: &[u8], w: usize, h: usize, x: f32, y: f32) -> [f32; C] {
     let x = x.clamp(0.0, (w - 1) as f32);
     let y = y.clamp(0.0, (h - 1) as f32);

@@ -38,7 +38,7 @@ pub(crate) fn resized(image: &RgbImage, width: u32, height: u32) -> Cow<'_, RgbI
 }
 
 /// The size that makes the longer side `long_side`, keeping the aspect ratio.
-pub(crate) fn fit_long_side(width: u32, height: u32, long_side: u32) -> (u32, u32) {
+pub fn fit_long_side(width: u32, height: u32, long_side: u32) -> (u32, u32) {
     let scale = long_side as f64 / width.max(height) as f64;
     let side = |n: u32| ((n as f64 * scale).round() as u32).max(1);
     (side(width), side(height))

@@ -1,0 +1,10 @@
+//! Integration tests of the core: conversation, jobs and the crash test.
+//!
+//! One test binary for the whole crate (each file is a module), so the support code and
+//! the dependencies are compiled and linked once.
+
+mod util;
+
+mod conversation;
+mod crash;
+mod jobs;
