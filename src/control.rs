@@ -88,23 +88,27 @@ pub fn export(store: &Store, user: &UserKey) -> Result<Value, crate::store::Stor
     }))
 }
 
-/// Serves the socket until `stop`.
+/// Serves the socket until `stop`; requests in flight get up to 5 s to be answered.
 pub async fn serve(store: Store, data_dir: &Path, stop: CancellationToken) -> std::io::Result<()> {
     let path = socket_path(data_dir);
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
+    let requests = tokio_util::task::TaskTracker::new();
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => accepted?,
             _ = stop.cancelled() => break,
         };
         let store = store.clone();
-        tokio::spawn(async move {
+        requests.spawn(async move {
             if let Err(e) = answer(store, stream).await {
                 tracing::warn!(error = %e, "control request failed");
             }
         });
     }
+    requests.close();
+    // A client that never sends its line must not hold the shutdown.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), requests.wait()).await;
     let _ = std::fs::remove_file(&path);
     Ok(())
 }
