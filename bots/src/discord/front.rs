@@ -3,82 +3,29 @@
 //! as ephemeral follow-ups when neither is possible; expired interaction tokens fall back to
 //! plain channel messages.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use headshot::command::Setting;
-use headshot::{
-    Action, Attachment, Button, ChatRef, FrontEnd, Limits, MessageId, Outbound, Platform, SendError,
-};
-use serde::{Deserialize, Serialize};
+use headshot::{Attachment, Button, ChatRef, FrontEnd, Limits, MessageId, Outbound, Platform, SendError};
+
+use super::bounded::Bounded;
+use super::error::{cannot_thread, classify, token_gone};
+pub use super::extra::{Extra, now_ms};
+use super::followup::FollowupExt;
+use super::ids::Sent;
+use super::render::{components, embed_of, fit, text_no_thread, thread_name};
 use serenity::all::{
-    AutoArchiveDuration, ButtonStyle, ChannelId, ChannelType, CreateActionRow, CreateAttachment,
-    CreateButton, CreateEmbed, CreateInteractionResponseFollowup, CreateMessage, CreateSelectMenu,
-    CreateSelectMenuKind, CreateSelectMenuOption, CreateThread, EditInteractionResponse, EditMessage, Http,
-    MessageId as DMessageId, UserId,
+    AutoArchiveDuration, ChannelId, ChannelType, CreateActionRow, CreateAttachment, CreateEmbed,
+    CreateInteractionResponseFollowup, CreateMessage, CreateThread, EditInteractionResponse, EditMessage,
+    Http, MessageId as DMessageId, UserId,
 };
 use serenity::builder::Builder;
 
-/// Interaction tokens live 15 minutes; stop using them a little earlier.
-pub const TOKEN_LIFETIME: Duration = Duration::from_secs(14 * 60);
+/// Conversations the adapter remembers (targets, original responses, DM channels, messages
+/// for Delete); the oldest are forgotten past it.
+pub const REMEMBERED: usize = 10_000;
 /// Discord's request size limit (all files of one message).
 pub const REQUEST_MAX: usize = 25 * 1024 * 1024;
-
-/// What the adapter keeps in [`ChatRef::extra`] for a conversation started by an interaction.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Extra {
-    /// The interaction token (answers, edits of the original response, follow-ups).
-    #[serde(default)]
-    pub token: Option<String>,
-    /// When the interaction arrived (ms since epoch).
-    #[serde(default)]
-    pub at_ms: u64,
-    /// The requester, who alone may press the buttons.
-    pub uid: u64,
-    /// The requester's name, for thread names.
-    #[serde(default)]
-    pub name: String,
-    /// Deliver in a public thread instead of a private one.
-    #[serde(default)]
-    pub public: bool,
-    /// The channel is itself a thread: deliver in it.
-    #[serde(default)]
-    pub in_thread: bool,
-    /// The interaction's `attachment_size_limit`.
-    #[serde(default)]
-    pub size_limit: u64,
-    /// The interaction was answered ephemerally (commands other than /headshot).
-    #[serde(default)]
-    pub ephemeral: bool,
-    /// The server's delivery policy set by its admins: `any` (empty), `private` (no public
-    /// threads) or `dm` (no threads).
-    #[serde(default)]
-    pub policy: String,
-}
-
-impl Extra {
-    /// Reads a chat's extra, if it is ours.
-    pub fn of(chat: &ChatRef) -> Option<Extra> {
-        chat.extra.as_deref().and_then(|e| serde_json::from_str(e).ok())
-    }
-
-    fn fresh_token(&self) -> Option<&str> {
-        let age = now_ms().saturating_sub(self.at_ms);
-        self.token
-            .as_deref()
-            .filter(|_| age < TOKEN_LIFETIME.as_millis() as u64)
-    }
-}
-
-/// Milliseconds since the epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 /// Where a job's results go.
 #[derive(Debug, Clone, Copy)]
@@ -92,167 +39,25 @@ pub struct DiscordFront {
     http: Arc<Http>,
     limits: Limits,
     /// Tokens whose original response holds a message, and whether it has buttons.
-    claimed: Mutex<HashMap<String, bool>>,
+    claimed: Bounded<String, bool>,
     /// Result targets per conversation (`channel:reply_to`).
-    targets: Mutex<HashMap<String, Target>>,
+    targets: Bounded<String, Target>,
     /// DM channels per user.
-    dms: Mutex<HashMap<u64, ChannelId>>,
+    dms: Bounded<u64, ChannelId>,
     /// Messages sent per conversation, for the Delete button.
-    sent: Mutex<HashMap<String, Vec<(ChannelId, DMessageId)>>>,
+    sent: Bounded<String, Vec<(ChannelId, DMessageId)>>,
 }
 
-/// A serenity failure in the core's terms.
-pub fn classify(e: &serenity::Error) -> SendError {
-    use serenity::http::HttpError;
-    match e {
-        serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => {
-            let status = r.status_code.as_u16();
-            let detail = format!("{status} {} {}", r.error.code, r.error.message);
-            match status {
-                // serenity keeps neither the Retry-After header nor retry_after of a 429 (its own
-                // rate limiter, on in production, waits for them); wait a bucket's usual reset.
-                429 => SendError::Transient {
-                    retry_after: Some(Duration::from_secs(1)),
-                    detail,
-                },
-                500..=599 | 408 => SendError::Transient {
-                    retry_after: None,
-                    detail,
-                },
-                _ => SendError::Permanent(detail),
-            }
-        }
-        serenity::Error::Http(HttpError::Request(_)) | serenity::Error::Io(_) => SendError::Transient {
-            retry_after: None,
-            detail: e.to_string(),
-        },
-        other => SendError::Permanent(other.to_string()),
+fn channel_message(channel: ChannelId, message: DMessageId) -> MessageId {
+    Sent::Channel {
+        channel: channel.get(),
+        message: message.get(),
     }
-}
-
-/// An interaction token that stopped working (expired or unknown): fall back to the channel.
-fn token_gone(e: &serenity::Error) -> bool {
-    use serenity::http::HttpError;
-    matches!(e, serenity::Error::Http(HttpError::UnsuccessfulRequest(r))
-        if matches!(r.error.code, 50027 | 10015 | 10062) || r.status_code.as_u16() == 401)
-}
-
-/// Thread creation refused (permissions, DM channel, limits).
-fn cannot_thread(e: &serenity::Error) -> bool {
-    use serenity::http::HttpError;
-    matches!(e, serenity::Error::Http(HttpError::UnsuccessfulRequest(r))
-        if matches!(r.status_code.as_u16(), 400 | 403 | 404))
-}
-
-/// The core's buttons as Discord components: style pickers become one select menu, results get
-/// a Delete button; in servers every custom id names the requester (`<uid>|data`).
-pub fn components(rows: &[Vec<Button>], owner: Option<u64>, key: &str) -> Vec<CreateActionRow> {
-    let tag = |data: &str| match owner {
-        Some(uid) => format!("{uid}|{data}"),
-        None => data.to_string(),
-    };
-    let all: Vec<&Button> = rows.iter().flatten().collect();
-    if all.is_empty() {
-        return Vec::new();
-    }
-    let action = |b: &Button| Action::decode(&b.data);
-    if all.len() > 1
-        && all
-            .iter()
-            .all(|b| matches!(action(b), Some(Action::Set(Setting::Style(_)))))
-    {
-        let options = all
-            .iter()
-            .take(25)
-            .map(|b| {
-                CreateSelectMenuOption::new(b.label.chars().take(100).collect::<String>(), b.data.clone())
-            })
-            .collect();
-        let menu = CreateSelectMenu::new(tag("pick"), CreateSelectMenuKind::String { options })
-            .placeholder("Pick a style");
-        return vec![CreateActionRow::SelectMenu(menu)];
-    }
-    let mut buttons: Vec<CreateButton> = all
-        .iter()
-        .map(|b| {
-            CreateButton::new(tag(&b.data))
-                .label(b.label.chars().take(80).collect::<String>())
-                .style(ButtonStyle::Secondary)
-        })
-        .collect();
-    if all.iter().any(|b| matches!(action(b), Some(Action::Reroll(_)))) {
-        buttons.push(
-            CreateButton::new(tag(&format!("del:{key}")))
-                .label("Delete")
-                .style(ButtonStyle::Danger),
-        );
-    }
-    buttons
-        .chunks(5)
-        .take(5)
-        .map(|row| CreateActionRow::Buttons(row.to_vec()))
-        .collect()
-}
-
-/// Re-encodes an image until it fits `limit` bytes (JPEG quality first, then size); files
-/// that are not images, or already fit, are kept.
-pub fn fit(a: Attachment, limit: usize) -> Attachment {
-    if a.bytes.len() <= limit || !a.mime.starts_with("image/") {
-        return a;
-    }
-    let Ok(img) = image::load_from_memory(&a.bytes) else {
-        return a;
-    };
-    let mut img = img.to_rgb8();
-    let stem = a
-        .name
-        .rsplit_once('.')
-        .map_or(a.name.as_str(), |(s, _)| s)
-        .to_string();
-    loop {
-        for quality in [90u8, 80, 70, 60] {
-            let mut out = Vec::new();
-            let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
-            if img.write_with_encoder(enc).is_ok() && out.len() <= limit {
-                return Attachment {
-                    name: format!("{stem}.jpg"),
-                    mime: "image/jpeg".into(),
-                    width: img.width(),
-                    height: img.height(),
-                    bytes: out,
-                };
-            }
-        }
-        if img.width() < 64 {
-            return a;
-        }
-        let (w, h) = (img.width() * 4 / 5, img.height() * 4 / 5);
-        img = image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle);
-    }
+    .to_string()
 }
 
 fn key_of(chat: &ChatRef) -> String {
     format!("{}:{}", chat.chat_id, chat.reply_to.as_deref().unwrap_or(""))
-}
-
-fn thread_name(extra: &Extra, caption: &str) -> String {
-    let style = caption
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split(" (")
-        .next()
-        .unwrap_or("");
-    let name = if extra.name.is_empty() {
-        "you"
-    } else {
-        extra.name.as_str()
-    };
-    let mut n = format!("Headshots for {name}");
-    if !style.is_empty() {
-        n.push_str(&format!(" · {style}"));
-    }
-    n.chars().take(100).collect()
 }
 
 impl DiscordFront {
@@ -261,10 +66,10 @@ impl DiscordFront {
         DiscordFront {
             http,
             limits,
-            claimed: Mutex::default(),
-            targets: Mutex::default(),
-            dms: Mutex::default(),
-            sent: Mutex::default(),
+            claimed: Bounded::new(REMEMBERED),
+            targets: Bounded::new(REMEMBERED),
+            dms: Bounded::new(REMEMBERED),
+            sent: Bounded::new(REMEMBERED),
         }
     }
 
@@ -274,33 +79,23 @@ impl DiscordFront {
     }
 
     fn remember(&self, key: &str, channel: ChannelId, message: DMessageId) {
-        self.sent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key.to_string())
-            .or_default()
-            .push((channel, message));
+        self.sent.update(key.to_string(), |list| {
+            list.get_or_insert_with(Vec::new).push((channel, message));
+        });
     }
 
     /// Messages sent for a conversation (for Delete); forgets them.
     pub fn take_sent(&self, key: &str) -> Vec<(ChannelId, DMessageId)> {
-        self.sent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key)
-            .unwrap_or_default()
+        self.sent.remove(&key.to_string()).unwrap_or_default()
     }
 
     /// The DM channel with a user (opened once).
     pub async fn dm_channel(&self, uid: u64) -> Result<ChannelId, serenity::Error> {
-        if let Some(c) = self.dms.lock().unwrap_or_else(|e| e.into_inner()).get(&uid) {
-            return Ok(*c);
+        if let Some(c) = self.dms.get(&uid) {
+            return Ok(c);
         }
         let channel = UserId::new(uid).create_dm_channel(&self.http).await?.id;
-        self.dms
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(uid, channel);
+        self.dms.insert(uid, channel);
         Ok(channel)
     }
 
@@ -369,8 +164,8 @@ impl DiscordFront {
         caption: &str,
     ) -> Result<Target, SendError> {
         let key = key_of(chat);
-        if let Some(t) = self.targets.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return Ok(*t);
+        if let Some(t) = self.targets.get(&key) {
+            return Ok(t);
         }
         let target = match extra {
             Some(x) if chat.is_group && !x.in_thread && chat.thread_id.is_none() && x.policy == "dm" => {
@@ -408,10 +203,7 @@ impl DiscordFront {
             }
             _ => Target::Channel(self.channel_of(chat).await?),
         };
-        self.targets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, target);
+        self.targets.insert(key, target);
         Ok(target)
     }
 
@@ -470,12 +262,7 @@ impl DiscordFront {
         let owner = extra.as_ref().filter(|_| chat.is_group).map(|x| x.uid);
         let key = key_of(chat);
         let text: String = text.chars().take(self.limits.text_max).collect();
-        let existing = self
-            .targets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            .copied();
+        let existing = self.targets.get(&key);
         // After results went to a thread or DM, the rest of the conversation follows them.
         if let Some(Target::Channel(channel)) = existing {
             let id = self
@@ -483,22 +270,20 @@ impl DiscordFront {
                 .await
                 .map_err(|e| classify(&e))?;
             self.remember(&key, channel, id);
-            return Ok(Some(format!("c{channel}:{id}")));
+            return Ok(Some(channel_message(channel, id)));
         }
         if let Some(x) = &extra
             && let Some(token) = x.fresh_token()
         {
             // The original response shows the latest plain notice ("Style set", then "Queued"
             // and the live status); a message with buttons keeps it, and later ones follow up.
-            let first = {
-                let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-                let free = !claimed.get(token).copied().unwrap_or(false) && buttons.is_empty()
-                    || !claimed.contains_key(token);
+            let first = self.claimed.update(token.to_string(), |claimed| {
+                let free = !claimed.unwrap_or(false) && buttons.is_empty() || claimed.is_none();
                 if free {
-                    claimed.insert(token.to_string(), !buttons.is_empty());
+                    *claimed = Some(!buttons.is_empty());
                 }
                 free
-            };
+            });
             let rows = components(buttons, owner, &key);
             let result = if first {
                 EditInteractionResponse::new()
@@ -506,7 +291,7 @@ impl DiscordFront {
                     .components(rows)
                     .execute(&self.http, token)
                     .await
-                    .map(|_| "o".to_string())
+                    .map(|_| Sent::Original.to_string())
             } else {
                 self.followup(
                     token,
@@ -517,7 +302,7 @@ impl DiscordFront {
                     None,
                 )
                 .await
-                .map(|id| format!("f{id}"))
+                .map(|id| Sent::Followup(id.get()).to_string())
             };
             match result {
                 Ok(id) => return Ok(Some(id)),
@@ -530,7 +315,7 @@ impl DiscordFront {
             .post(channel, &text, components(buttons, owner, &key), Vec::new(), None)
             .await
             .map_err(|e| classify(&e))?;
-        Ok(Some(format!("c{channel}:{id}")))
+        Ok(Some(channel_message(channel, id)))
     }
 
     async fn send_files(
@@ -579,7 +364,7 @@ impl DiscordFront {
                         .await
                         .map_err(|e| classify(&e))?;
                     self.remember(&key, channel, id);
-                    format!("c{channel}:{id}")
+                    channel_message(channel, id)
                 }
                 Target::Ephemeral => {
                     let token = extra
@@ -590,32 +375,13 @@ impl DiscordFront {
                         .followup(token, &text, Vec::new(), batch, true, embed)
                         .await
                         .map_err(|e| classify(&e))?;
-                    format!("f{id}")
+                    Sent::Followup(id.get()).to_string()
                 }
             };
             first_id.get_or_insert(id);
         }
         Ok(first_id)
     }
-}
-
-/// The result caption as an embed: its first line (style, mode, engine) as the title, the
-/// checklist below.
-pub fn embed_of(caption: &str) -> Option<CreateEmbed> {
-    let caption = caption.trim();
-    if caption.is_empty() {
-        return None;
-    }
-    let (title, rest) = caption.split_once('\n').unwrap_or((caption, ""));
-    let mut e = CreateEmbed::new().title(title.chars().take(256).collect::<String>());
-    if !rest.trim().is_empty() {
-        e = e.description(rest.trim().chars().take(4096).collect::<String>());
-    }
-    Some(e)
-}
-
-fn text_no_thread() -> &'static str {
-    "I couldn't open a thread in this channel (missing permission or not allowed here)."
 }
 
 #[async_trait]
@@ -652,144 +418,41 @@ impl FrontEnd for DiscordFront {
         let owner = extra.as_ref().filter(|_| chat.is_group).map(|x| x.uid);
         let rows = components(&buttons, owner, &key_of(chat));
         let text: String = text.chars().take(self.limits.text_max).collect();
-        let result = if message == "o" || message.starts_with('f') {
-            let Some(token) = extra.as_ref().and_then(|x| x.fresh_token()) else {
-                // The token expired: that message cannot change any more; later news arrives
-                // as new messages.
-                return Ok(());
-            };
-            if message == "o" {
-                EditInteractionResponse::new()
-                    .content(text)
-                    .components(rows)
-                    .execute(&self.http, token)
-                    .await
-                    .map(|_| ())
-            } else {
-                let id: u64 = message[1..].parse().unwrap_or(1);
+        let Ok(sent) = message.parse::<Sent>() else {
+            return Ok(());
+        };
+        let token = extra.as_ref().and_then(|x| x.fresh_token());
+        let result = match (sent, token) {
+            // The token expired: that message cannot change any more; later news arrives as
+            // new messages.
+            (Sent::Original | Sent::Followup(_), None) => return Ok(()),
+            (Sent::Original, Some(token)) => EditInteractionResponse::new()
+                .content(text)
+                .components(rows)
+                .execute(&self.http, token)
+                .await
+                .map(|_| ()),
+            (Sent::Followup(id), Some(token)) => {
                 let edit = CreateInteractionResponseFollowup::new()
                     .content(text)
                     .components(rows);
                 self.http
                     .edit_followup_message_with(token, DMessageId::new(id), edit)
                     .await
-                    .map(|_| ())
             }
-        } else if let Some((c, m)) = message.strip_prefix('c').and_then(|r| r.split_once(':')) {
-            let (Ok(c), Ok(m)) = (c.parse::<u64>(), m.parse::<u64>()) else {
-                return Ok(());
-            };
-            ChannelId::new(c)
+            (Sent::Channel { channel, message }, _) => ChannelId::new(channel)
                 .edit_message(
                     &self.http,
-                    DMessageId::new(m),
+                    DMessageId::new(message),
                     EditMessage::new().content(text).components(rows),
                 )
                 .await
-                .map(|_| ())
-        } else {
-            return Ok(());
+                .map(|_| ()),
         };
         match result {
             Ok(()) => Ok(()),
             Err(e) if token_gone(&e) => Ok(()),
             Err(e) => Err(classify(&e)),
         }
-    }
-}
-
-/// Extension helpers over serenity's raw follow-up routes with builders.
-trait FollowupExt {
-    async fn create_followup_message_with(
-        &self,
-        token: &str,
-        m: CreateInteractionResponseFollowup,
-    ) -> Result<DMessageId, serenity::Error>;
-    async fn edit_followup_message_with(
-        &self,
-        token: &str,
-        id: DMessageId,
-        m: CreateInteractionResponseFollowup,
-    ) -> Result<(), serenity::Error>;
-}
-
-impl FollowupExt for Arc<Http> {
-    async fn create_followup_message_with(
-        &self,
-        token: &str,
-        m: CreateInteractionResponseFollowup,
-    ) -> Result<DMessageId, serenity::Error> {
-        Ok(m.execute(self, (None, token)).await?.id)
-    }
-
-    async fn edit_followup_message_with(
-        &self,
-        token: &str,
-        id: DMessageId,
-        m: CreateInteractionResponseFollowup,
-    ) -> Result<(), serenity::Error> {
-        m.execute(self, (Some(id), token)).await.map(|_| ())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn b(label: &str, data: &str) -> Button {
-        Button {
-            label: label.into(),
-            data: data.into(),
-        }
-    }
-
-    #[test]
-    fn style_pickers_become_a_select_menu_and_results_get_delete() {
-        let styles = vec![vec![b("Corporate", "style:corporate"), b("Tech", "style:tech")]];
-        let rows = components(&styles, Some(7), "k");
-        let json = serde_json::to_value(&rows).unwrap();
-        assert_eq!(json[0]["components"][0]["type"], 3, "{json}");
-        assert_eq!(json[0]["components"][0]["custom_id"], "7|pick");
-        let results = vec![vec![b("Reroll", "reroll:J"), b("Other style", "styles")]];
-        let json = serde_json::to_value(components(&results, None, "c:r")).unwrap();
-        let ids: Vec<&str> = json[0]["components"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["custom_id"].as_str().unwrap())
-            .collect();
-        assert_eq!(ids, ["reroll:J", "styles", "del:c:r"]);
-    }
-
-    #[test]
-    fn large_images_are_reencoded_to_fit() {
-        let img = image::RgbImage::from_fn(900, 900, |x, y| {
-            image::Rgb([((x * 7) ^ (y * 13)) as u8, ((x * y) % 251) as u8, (x + y) as u8])
-        });
-        let png = headshot::models::decode::encode_png(&img);
-        let a = Attachment {
-            name: "x-4x5.png".into(),
-            mime: "image/png".into(),
-            width: 900,
-            height: 900,
-            bytes: png.clone(),
-        };
-        let limit = png.len() / 4;
-        let fitted = fit(a, limit);
-        assert!(fitted.bytes.len() <= limit);
-        assert_eq!(fitted.name, "x-4x5.jpg");
-        assert!(image::load_from_memory(&fitted.bytes).is_ok());
-    }
-
-    #[test]
-    fn thread_names_carry_user_and_style() {
-        let x = Extra {
-            name: "ada".into(),
-            ..Extra::default()
-        };
-        assert_eq!(
-            thread_name(&x, "Corporate (headshot, studio)\n..."),
-            "Headshots for ada · Corporate"
-        );
     }
 }

@@ -7,13 +7,15 @@ use std::time::Duration;
 use headshot::Command as ChatCommand;
 use headshot::{ChatRef, Event, Inbound, Platform, Service, Upload, UserKey};
 use serenity::all::{
-    Attachment, ChannelType, Command, CommandInteraction, CommandOptionType, ComponentInteraction,
-    ComponentInteractionDataKind, Context, CreateCommand, CreateCommandOption, CreateInteractionResponse,
-    CreateInteractionResponseMessage, EventHandler, GuildId, Interaction, Message, Permissions, Ready,
-    ResolvedValue,
+    Attachment, ChannelType, Command, CommandInteraction, ComponentInteraction, ComponentInteractionDataKind,
+    Context, CreateInteractionResponse, CreateInteractionResponseMessage, EventHandler, GuildId, Interaction,
+    Message, Ready, ResolvedValue,
 };
 
+use super::commands::commands;
+use super::error::DownloadError;
 use super::front::{DiscordFront, Extra, now_ms};
+use super::ids::{Component, CustomId};
 
 pub(super) struct Handler {
     pub service: Service,
@@ -22,74 +24,6 @@ pub(super) struct Handler {
     pub max_download: u64,
     pub me: OnceLock<u64>,
     pub downloads: reqwest::Client,
-}
-
-/// The slash commands, with choices from the catalog (at most 25 per menu).
-pub fn commands(service: &Service) -> Vec<CreateCommand> {
-    let style_option = |required: bool| {
-        let mut o =
-            CreateCommandOption::new(CommandOptionType::String, "style", "The look").required(required);
-        for s in service.catalog().styles().iter().take(25) {
-            o = o.add_string_choice(s.title.clone(), s.name.clone());
-        }
-        o
-    };
-    let mode = CreateCommandOption::new(CommandOptionType::String, "mode", "Headshot rules or portrait")
-        .add_string_choice("Headshot", "headshot")
-        .add_string_choice("Portrait", "portrait");
-    let crop = CreateCommandOption::new(CommandOptionType::String, "crop", "Framing")
-        .add_string_choice("4:5 portrait", "4:5")
-        .add_string_choice("1:1 avatar", "1:1")
-        .add_string_choice("Both", "both");
-    let delivery = CreateCommandOption::new(CommandOptionType::String, "delivery", "Where results go")
-        .add_string_choice("Private thread", "thread")
-        .add_string_choice("Public thread", "public")
-        .add_string_choice("Direct message", "private");
-    let variants = CreateCommandOption::new(CommandOptionType::Integer, "variants", "Takes per selfie")
-        .min_int_value(1)
-        .max_int_value(service.config().jobs.max_variants as u64);
-    vec![
-        CreateCommand::new("headshot")
-            .description("Turn a selfie into professional headshots")
-            .add_option(
-                CreateCommandOption::new(
-                    CommandOptionType::Attachment,
-                    "selfie",
-                    "A well-lit selfie, facing the camera",
-                )
-                .required(true),
-            )
-            .add_option(style_option(false))
-            .add_option(mode.clone())
-            .add_option(crop.clone()),
-        CreateCommand::new("style")
-            .description("Pick the look of your headshots")
-            .add_option(style_option(false)),
-        CreateCommand::new("settings")
-            .description("Your choices: delivery, mode, crop, variants")
-            .add_option(delivery)
-            .add_option(mode)
-            .add_option(crop)
-            .add_option(variants),
-        CreateCommand::new("status").description("Where your headshot is in the queue"),
-        CreateCommand::new("cancel").description("Cancel your waiting headshots"),
-        CreateCommand::new("redo")
-            .description("Run your last selfie again")
-            .add_option(style_option(false)),
-        CreateCommand::new("forget").description("Delete everything about you"),
-        CreateCommand::new("privacy").description("What is stored and for how long"),
-        CreateCommand::new("help").description("How to use the bot"),
-        CreateCommand::new("server")
-            .description("Server admins: where this server's headshots may be delivered")
-            .default_member_permissions(Permissions::MANAGE_GUILD)
-            .add_option(
-                CreateCommandOption::new(CommandOptionType::String, "delivery", "Allowed delivery")
-                    .required(true)
-                    .add_string_choice("Any (user's choice)", "any")
-                    .add_string_choice("Private threads only", "private")
-                    .add_string_choice("Direct messages only", "dm"),
-            ),
-    ]
 }
 
 fn option_text(value: &ResolvedValue<'_>) -> Option<String> {
@@ -184,31 +118,31 @@ impl Handler {
 
     /// Downloads a user's attachment with our limits: declared size, status, and a hard cap
     /// while streaming (serenity's own download checks neither).
-    async fn download(&self, a: &Attachment) -> Result<Vec<u8>, String> {
+    async fn download(&self, a: &Attachment) -> Result<Vec<u8>, DownloadError> {
         let limit = self.max_download;
         if a.size as u64 > limit {
-            return Err(too_large(limit));
+            return Err(DownloadError::TooLarge { limit });
         }
         let mut response = self
             .downloads
             .get(&a.url)
             .send()
             .await
-            .map_err(|e| format!("download failed: {e}"))?;
+            .map_err(|e| DownloadError::Failed(e.to_string()))?;
         if !response.status().is_success() {
-            return Err(format!("download failed: HTTP {}", response.status()));
+            return Err(DownloadError::Failed(format!("HTTP {}", response.status())));
         }
         if response.content_length().is_some_and(|n| n > limit) {
-            return Err(too_large(limit));
+            return Err(DownloadError::TooLarge { limit });
         }
         let mut bytes = Vec::new();
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| format!("download failed: {e}"))?
+            .map_err(|e| DownloadError::Failed(e.to_string()))?
         {
             if (bytes.len() + chunk.len()) as u64 > limit {
-                return Err(too_large(limit));
+                return Err(DownloadError::TooLarge { limit });
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -235,11 +169,7 @@ impl Handler {
                 }),
                 Err(reason) => {
                     tracing::info!(%reason, "attachment refused");
-                    let text = if reason.starts_with("download failed") {
-                        "I couldn't download that photo from Discord. Please send it again.".to_string()
-                    } else {
-                        reason
-                    };
+                    let text = reason.user_text();
                     if let Some(front) = self.front.get() {
                         let message = headshot::Outbound::Text {
                             text,
@@ -374,10 +304,7 @@ impl Handler {
 
     async fn component(&self, ctx: &Context, c: ComponentInteraction) {
         let presser = c.user.id.get();
-        let (owner, data) = match c.data.custom_id.split_once('|') {
-            Some((uid, rest)) if uid.parse::<u64>().is_ok() => (uid.parse::<u64>().ok(), rest.to_string()),
-            _ => (None, c.data.custom_id.clone()),
-        };
+        let CustomId { owner, component } = CustomId::parse(&c.data.custom_id);
         if owner.is_some_and(|o| o != presser) {
             let refuse = CreateInteractionResponse::Message(
                 CreateInteractionResponseMessage::new()
@@ -387,23 +314,26 @@ impl Handler {
             let _ = c.create_response(&ctx.http, refuse).await;
             return;
         }
-        if let Some(key) = data.strip_prefix("del:") {
-            let _ = c
-                .create_response(&ctx.http, CreateInteractionResponse::Acknowledge)
-                .await;
-            let sent = self.front.get().map(|f| f.take_sent(key)).unwrap_or_default();
-            for (channel, message) in sent {
-                let _ = channel.delete_message(&ctx.http, message).await;
+        let data = match component {
+            Component::Delete(key) => {
+                let _ = c
+                    .create_response(&ctx.http, CreateInteractionResponse::Acknowledge)
+                    .await;
+                let sent = self.front.get().map(|f| f.take_sent(&key)).unwrap_or_default();
+                for (channel, message) in sent {
+                    let _ = channel.delete_message(&ctx.http, message).await;
+                }
+                let _ = c.channel_id.delete_message(&ctx.http, c.message.id).await;
+                return;
             }
-            let _ = c.channel_id.delete_message(&ctx.http, c.message.id).await;
-            return;
-        }
-        let data = match (&c.data.kind, data.as_str()) {
-            (ComponentInteractionDataKind::StringSelect { values }, "pick") => match values.first() {
-                Some(v) => v.clone(),
-                None => return,
+            Component::Pick => match &c.data.kind {
+                ComponentInteractionDataKind::StringSelect { values } => match values.first() {
+                    Some(v) => v.clone(),
+                    None => return,
+                },
+                _ => "pick".to_string(),
             },
-            _ => data,
+            Component::Core(data) => data,
         };
         let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
         if let Err(e) = c.create_response(&ctx.http, defer).await {
@@ -473,15 +403,6 @@ fn policy_words(value: &str) -> &'static str {
         "dm" => "direct messages only",
         _ => "each user's choice",
     }
-}
-
-fn too_large(limit: u64) -> String {
-    headshot::text::intake_refusal(&headshot::models::IntakeError::Decode(
-        headshot::models::DecodeError::TooLarge {
-            bytes: limit as usize + 1,
-            max: limit as usize,
-        },
-    ))
 }
 
 #[serenity::async_trait]

@@ -9,8 +9,15 @@
 //! interactions, `DIRECT_MESSAGES` and `GUILD_MESSAGES` for selfies sent as messages (no
 //! privileged message-content intent: DMs and mentions carry their attachments anyway).
 
+mod bounded;
+mod commands;
+mod error;
+mod extra;
+mod followup;
 mod front;
 mod handler;
+mod ids;
+mod render;
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -18,8 +25,11 @@ use std::sync::{Arc, OnceLock};
 use headshot::{Limits, Service};
 use serenity::all::{ClientBuilder, GatewayIntents, HttpBuilder};
 
-pub use front::{DiscordFront, Extra, classify, components, fit};
-pub use handler::commands;
+pub use commands::commands;
+pub use error::{DownloadError, classify};
+pub use front::{DiscordFront, Extra};
+pub use ids::{Component, CustomId, Sent};
+pub use render::{components, fit};
 
 /// Tunables of the adapter.
 #[derive(Debug, Clone)]

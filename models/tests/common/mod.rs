@@ -1,6 +1,8 @@
 //! Shared helpers of the vision tests: fixture photos and models.
 #![allow(dead_code)]
 
+pub mod chips;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 

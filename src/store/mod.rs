@@ -16,9 +16,14 @@
 //! queues for the write lock, and the log writer then queues behind it). For the same reason
 //! sled's own background flusher is off and [`Store::flush`] is the only flusher, with group
 //! commit: one fsync covers every write that finished before it started.
+//!
+//! `backup` holds the backup file format, `codec` the record encodings, `deletion` what
+//! `/forget`, retention and `headshot data` remove and count.
 
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+mod backup;
+mod codec;
+mod deletion;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -29,6 +34,7 @@ use headshot_models::Output;
 
 use crate::chat::{Platform, UserKey};
 use crate::job::{Job, OutboxEntry, UserRecord, job_key};
+use codec::{decode, decode_output, encode, encode_output};
 
 /// The schema this build writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -425,165 +431,6 @@ impl Store {
         flatten(done)
     }
 
-    /// Deletes every key of the user from every tree, atomically. Returns how many were removed.
-    pub fn forget(&self, user: &UserKey) -> Result<usize, StoreError> {
-        let _g = self.exclusive();
-        let prefix = user.prefix();
-        let trees = self.user_trees();
-        let mut keys: Vec<Vec<sled::IVec>> = Vec::new();
-        for tree in &trees {
-            keys.push(tree.scan_prefix(&prefix).keys().collect::<Result<_, _>>()?);
-        }
-        let removed = keys.iter().map(Vec::len).sum();
-        let done: TxResult<()> = (
-            &self.users,
-            &self.selfies,
-            &self.jobs,
-            &self.results,
-            &self.outbox,
-        )
-            .transaction(|(a, b, c, d, e)| {
-                for (tree, ks) in [a, b, c, d, e].into_iter().zip(&keys) {
-                    for k in ks {
-                        tree.remove(k)?;
-                    }
-                }
-                Ok(())
-            });
-        flatten(done)?;
-        self.db.flush()?;
-        Ok(removed)
-    }
-
-    /// Number of keys of the user in all trees (0 after [`Store::forget`]).
-    pub fn count_user_keys(&self, user: &UserKey) -> usize {
-        self.user_trees()
-            .iter()
-            .map(|t| t.scan_prefix(user.prefix()).count())
-            .sum::<usize>()
-            + self
-                .meta
-                .iter()
-                .keys()
-                .filter_map(Result::ok)
-                .filter(|k| k.starts_with(user.prefix().as_bytes()))
-                .count()
-    }
-
-    /// Deletes a selfie (retention).
-    pub fn remove_selfie_key(&self, key: &[u8]) -> Result<(), StoreError> {
-        let _g = self.read();
-        self.selfies.remove(key)?;
-        Ok(())
-    }
-
-    /// Ids of every selfie key (`p:u:<ulid>`), for the retention sweep.
-    pub fn selfie_keys(&self) -> Result<Vec<sled::IVec>, StoreError> {
-        Ok(self.selfies.iter().keys().collect::<Result<_, _>>()?)
-    }
-
-    /// Deletes a job's stored results.
-    pub fn remove_results(&self, user: &UserKey, job: &str) -> Result<usize, StoreError> {
-        let _g = self.read();
-        let keys: Vec<_> = self
-            .results
-            .scan_prefix(format!("{}:", job_key(user, job)))
-            .keys()
-            .collect::<Result<_, _>>()?;
-        for k in &keys {
-            self.results.remove(k)?;
-        }
-        Ok(keys.len())
-    }
-
-    /// Deletes a job record.
-    pub fn remove_job(&self, user: &UserKey, job: &str) -> Result<(), StoreError> {
-        let _g = self.read();
-        self.jobs.remove(job_key(user, job))?;
-        Ok(())
-    }
-
-    /// Counts per tree and disk size.
-    pub fn stats(&self) -> Result<StoreStats, StoreError> {
-        Ok(StoreStats {
-            users: self.users.len(),
-            selfies: self.selfies.len(),
-            jobs: self.jobs.len(),
-            results: self.results.len(),
-            outbox: self.outbox.len(),
-            disk_bytes: self.db.size_on_disk()?,
-        })
-    }
-
-    /// Writes a consistent copy of every tree to `path`.
-    pub fn backup(&self, path: &Path) -> Result<u64, StoreError> {
-        let _g = self.exclusive();
-        let mut out = BufWriter::new(File::create(path)?);
-        out.write_all(BACKUP_MAGIC)?;
-        out.write_all(&SCHEMA_VERSION.to_be_bytes())?;
-        let mut count = 0u64;
-        for (name, tree) in TREES
-            .iter()
-            .zip(self.user_trees())
-            .chain([(&"meta", self.meta.clone())])
-        {
-            write_chunk(&mut out, name.as_bytes())?;
-            out.write_all(&(tree.len() as u64).to_be_bytes())?;
-            for kv in tree.iter() {
-                let (k, v) = kv?;
-                write_chunk(&mut out, &k)?;
-                write_chunk(&mut out, &v)?;
-                count += 1;
-            }
-        }
-        out.flush()?;
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        Ok(count)
-    }
-
-    /// Replaces the content of this store with a backup. Returns the number of records.
-    pub fn restore(&self, path: &Path) -> Result<u64, StoreError> {
-        let mut input = BufReader::new(File::open(path)?);
-        let mut magic = [0u8; BACKUP_MAGIC.len()];
-        input.read_exact(&mut magic).map_err(|_| StoreError::BadBackup)?;
-        if magic != BACKUP_MAGIC {
-            return Err(StoreError::BadBackup);
-        }
-        let version = read_u32(&mut input)?;
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew {
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        let _g = self.exclusive();
-        let mut batches = Vec::new();
-        let mut count = 0;
-        for _ in 0..TREES.len() + 1 {
-            let name = String::from_utf8(read_chunk(&mut input)?).map_err(|_| StoreError::BadBackup)?;
-            let n = read_u64(&mut input)?;
-            let mut batch = Vec::new();
-            for _ in 0..n {
-                batch.push((read_chunk(&mut input)?, read_chunk(&mut input)?));
-            }
-            count += n;
-            batches.push((name, batch));
-        }
-        for tree in self.user_trees().iter().chain([&self.meta]) {
-            tree.clear()?;
-        }
-        for (name, batch) in batches {
-            let tree = self.db.open_tree(&name)?;
-            for (k, v) in batch {
-                tree.insert(k, v)?;
-            }
-        }
-        self.db.flush()?;
-        drop(_g);
-        self.migrate()?;
-        Ok(count)
-    }
-
     fn user_trees(&self) -> [sled::Tree; 5] {
         [
             self.users.clone(),
@@ -617,96 +464,10 @@ pub fn outbox_key(entry: &OutboxEntry) -> String {
     format!("{}:{kind}", job_key(&entry.user, &entry.job))
 }
 
-fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("records serialise")
-}
-
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct OutputHeader {
-    file_name: String,
-    mime: String,
-    framing: headshot_models::Framing,
-    variant: u32,
-    width: u32,
-    height: u32,
-    #[serde(default)]
-    checks: Vec<headshot_models::Check>,
-}
-
-fn encode_output(o: &Output) -> Vec<u8> {
-    let header = encode(&OutputHeader {
-        file_name: o.file_name.clone(),
-        mime: o.mime.clone(),
-        framing: o.framing,
-        variant: o.variant,
-        width: o.width,
-        height: o.height,
-        checks: o.checks.clone(),
-    });
-    let mut out = Vec::with_capacity(4 + header.len() + o.bytes.len());
-    out.extend_from_slice(&(header.len() as u32).to_be_bytes());
-    out.extend_from_slice(&header);
-    out.extend_from_slice(&o.bytes);
-    out
-}
-
-fn decode_output(bytes: &[u8]) -> Result<Output, StoreError> {
-    let corrupt = || StoreError::Corrupt("result record".into());
-    let len = u32::from_be_bytes(
-        bytes
-            .get(..4)
-            .ok_or_else(corrupt)?
-            .try_into()
-            .map_err(|_| corrupt())?,
-    ) as usize;
-    let header: OutputHeader = decode(bytes.get(4..4 + len).ok_or_else(corrupt)?)?;
-    Ok(Output {
-        file_name: header.file_name,
-        mime: header.mime,
-        bytes: bytes[4 + len..].to_vec(),
-        framing: header.framing,
-        variant: header.variant,
-        width: header.width,
-        height: header.height,
-        checks: header.checks,
-    })
-}
-
 fn flatten(result: TxResult<()>) -> Result<(), StoreError> {
     match result {
         Ok(()) => Ok(()),
         Err(TransactionError::Abort(e)) => Err(e),
         Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
     }
-}
-
-fn write_chunk(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
-    out.write_all(&(bytes.len() as u64).to_be_bytes())?;
-    out.write_all(bytes)
-}
-
-fn read_u32(input: &mut impl Read) -> Result<u32, StoreError> {
-    let mut b = [0u8; 4];
-    input.read_exact(&mut b).map_err(|_| StoreError::BadBackup)?;
-    Ok(u32::from_be_bytes(b))
-}
-
-fn read_u64(input: &mut impl Read) -> Result<u64, StoreError> {
-    let mut b = [0u8; 8];
-    input.read_exact(&mut b).map_err(|_| StoreError::BadBackup)?;
-    Ok(u64::from_be_bytes(b))
-}
-
-fn read_chunk(input: &mut impl Read) -> Result<Vec<u8>, StoreError> {
-    let len = read_u64(input)?;
-    if len > 1 << 32 {
-        return Err(StoreError::BadBackup);
-    }
-    let mut buf = vec![0u8; len as usize];
-    input.read_exact(&mut buf).map_err(|_| StoreError::BadBackup)?;
-    Ok(buf)
 }
