@@ -1,7 +1,11 @@
 //! What the tests of every crate share: a fake generator that is honest about its inputs,
-//! test images, the test configuration and a service running in-process. The platform fakes
-//! (Telegram Bot API, Discord REST and gateway) and the browser driver stay with the front-end
-//! tests that use them.
+//! test images, the test configuration, a service running in-process, the platform fakes
+//! ([`telegram`]: the Bot API; [`discord`]: REST and gateway) and a WebDriver client for the
+//! browser test. Harnesses that start our own adapters stay with the front-end tests.
+
+pub mod discord;
+pub mod telegram;
+pub mod webdriver;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -3,10 +3,10 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod discord;
-pub mod discord_fake;
-pub mod fake;
 pub mod web;
-pub mod webdriver;
+
+#[allow(unused_imports)]
+pub use headshot_testkit::{discord as discord_fake, telegram as fake, webdriver};
 
 use std::path::Path;
 use std::sync::Arc;
