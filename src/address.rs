@@ -122,3 +122,6 @@ impl ChatRef {
         }
     }
 }
+
+/// A sent message's id, for later edits (each front end writes its own form).
+pub type MessageId = String;

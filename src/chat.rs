@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-pub use crate::address::{ChatRef, Platform, UserKey};
+pub use crate::address::{ChatRef, MessageId, Platform, UserKey};
 use crate::command::Action;
 
 /// One uploaded image.
@@ -182,9 +182,6 @@ impl Limits {
         photos_are_originals: true,
     };
 }
-
-/// A sent message's id, for later edits.
-pub type MessageId = String;
 
 /// Why a send failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -311,7 +311,7 @@ impl fmt::Display for Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::Platform;
+    use crate::address::Platform;
 
     #[test]
     fn lines_parse_once_into_commands() {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use headshot_models::{Catalog, Crop, Mode, Style};
 
-use crate::chat::{ChatRef, MessageId, UserKey};
+use crate::address::{ChatRef, MessageId, UserKey};
 
 /// A job id: a ULID, so ids sort by creation time.
 pub type JobId = String;
@@ -160,6 +160,40 @@ pub struct Job {
 }
 
 impl Job {
+    /// A job that has not run yet, made at `now` with a fresh seed; the selfies, the primary
+    /// one, the file stem and the first variant number are the caller's to set.
+    pub fn new(
+        id: JobId,
+        user: UserKey,
+        chat: ChatRef,
+        state: JobState,
+        now: u64,
+        settings: Settings,
+    ) -> Job {
+        Job {
+            id,
+            user,
+            chat,
+            state,
+            created_ms: now,
+            updated_ms: now,
+            selfies: Vec::new(),
+            primary: 0,
+            stem: "selfie".into(),
+            settings,
+            first_variant: 1,
+            seed: rand::random(),
+            status_message: None,
+            attempts: 0,
+            failure: None,
+            engine: None,
+            checklist: None,
+            results: 0,
+            finished_ms: None,
+            generation_ms: None,
+        }
+    }
+
     /// The job's key in the jobs tree: `platform:user:job`.
     pub fn key(&self) -> String {
         job_key(&self.user, &self.id)

@@ -1,4 +1,4 @@
-//! Integration tests of the core: conversation, jobs and the crash test.
+//! Integration tests of the core: conversation, jobs, the crash test and the module layering.
 //!
 //! One test binary for the whole crate (each file is a module), so the support code and
 //! the dependencies are compiled and linked once.
@@ -8,3 +8,4 @@ mod util;
 mod conversation;
 mod crash;
 mod jobs;
+mod layering;

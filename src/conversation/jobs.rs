@@ -180,28 +180,24 @@ pub(super) async fn redo(
     let now = core.clock.now_ms();
     let mut job_chat = chat.clone();
     job_chat.reply_to = previous.chat.reply_to.clone();
+    let first_variant = if same_style {
+        previous.first_variant + previous.settings.variants
+    } else {
+        1
+    };
     let job = Job {
-        id: core.new_id(),
-        chat: job_chat,
-        state: JobState::Queued,
-        created_ms: now,
-        updated_ms: now,
-        first_variant: if same_style {
-            previous.first_variant + previous.settings.variants
-        } else {
-            1
-        },
-        seed: rand::random(),
-        settings,
-        status_message: None,
-        attempts: 0,
-        failure: None,
-        engine: None,
-        checklist: None,
-        results: 0,
-        finished_ms: None,
-        generation_ms: None,
-        ..previous
+        selfies: previous.selfies,
+        primary: previous.primary,
+        stem: previous.stem,
+        first_variant,
+        ..Job::new(
+            core.new_id(),
+            previous.user,
+            job_chat,
+            JobState::Queued,
+            now,
+            settings,
+        )
     };
     core.store.create_job(&job, &[])?;
     core.store.flush().await?;

@@ -73,31 +73,23 @@ pub(super) async fn photos(
         job_chat.reply_to = Some(message.clone());
     }
     let consent_needed = core.config.require_consent && record.consent_ms.is_none();
+    let state = if consent_needed {
+        JobState::Pending
+    } else {
+        JobState::Queued
+    };
     let job = Job {
-        id: core.new_id(),
-        user: user.clone(),
-        chat: job_chat,
-        state: if consent_needed {
-            JobState::Pending
-        } else {
-            JobState::Queued
-        },
-        created_ms: now,
-        updated_ms: now,
         selfies: selfies.iter().map(|(id, _)| id.clone()).collect(),
         primary: best,
         stem,
-        settings: record.settings.clone(),
-        first_variant: 1,
-        seed: rand::random(),
-        status_message: None,
-        attempts: 0,
-        failure: None,
-        engine: None,
-        checklist: None,
-        results: 0,
-        finished_ms: None,
-        generation_ms: None,
+        ..Job::new(
+            core.new_id(),
+            user.clone(),
+            job_chat,
+            state,
+            now,
+            record.settings.clone(),
+        )
     };
     if core.store.user(user)?.is_none() {
         core.store.put_user(user, &record)?;

@@ -266,36 +266,23 @@ mod tests {
     }
 
     fn job(id: &str, u: &str, state: JobState) -> Job {
-        Job {
-            id: id.into(),
-            user: user(u),
-            chat: ChatRef::private(Platform::Web, u),
+        let settings = Settings {
+            style: "corporate".into(),
+            background: None,
+            mode: headshot_models::Mode::Headshot,
+            crop: None,
+            variants: 1,
+            private_delivery: false,
+            public_thread: false,
+        };
+        Job::new(
+            id.into(),
+            user(u),
+            ChatRef::private(Platform::Web, u),
             state,
-            created_ms: 0,
-            updated_ms: 0,
-            selfies: Vec::new(),
-            primary: 0,
-            stem: "selfie".into(),
-            settings: Settings {
-                style: "corporate".into(),
-                background: None,
-                mode: headshot_models::Mode::Headshot,
-                crop: None,
-                variants: 1,
-                private_delivery: false,
-                public_thread: false,
-            },
-            first_variant: 1,
-            seed: 0,
-            status_message: None,
-            attempts: 0,
-            failure: None,
-            engine: None,
-            checklist: None,
-            results: 0,
-            finished_ms: None,
-            generation_ms: None,
-        }
+            0,
+            settings,
+        )
     }
 
     #[tokio::test]
