@@ -1,14 +1,16 @@
-//! Long polling and per-chat routing: one worker task per active chat keeps each chat's updates
-//! in order while chats proceed independently.
+//! Long polling (teloxide's [`Polling`]) and per-chat routing: one worker task per active chat
+//! keeps each chat's updates in order while chats proceed independently, and gathers the parts
+//! of an album into one message (what teloxide's dispatcher lacks).
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use teloxide::payloads::GetUpdatesSetters;
+use futures_util::StreamExt;
 use teloxide::prelude::*;
 use teloxide::types::{AllowedUpdate, UpdateKind};
+use teloxide::update_listeners::{AsUpdateStream, Polling, UpdateListener};
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
@@ -43,48 +45,34 @@ impl Poller {
         }
     }
 
-    /// Polls until `shutdown`, then confirms the last offset and lets workers drain.
+    /// Polls until `shutdown`, then lets the chat workers drain. teloxide's [`Polling`] does
+    /// the long polling: offsets, backoff after failures (ours: from 0.5 s, doubling, at most
+    /// 30 s; a 429's `retry_after` is honoured), and on stop one last call that confirms what
+    /// was read, so a restart does not see it again.
     pub async fn run(&self, shutdown: impl Future<Output = ()> + Send) {
-        let mut offset = 0i32;
+        let mut polling = Polling::builder(self.bot.clone())
+            .timeout(self.options.poll_timeout)
+            .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
+            .backoff_strategy(|failures| {
+                Duration::from_millis(500 << failures.min(6)).min(Duration::from_secs(30))
+            })
+            .build();
+        let stop = polling.stop_token();
+        let mut updates = std::pin::pin!(polling.as_stream());
         let mut shutdown = std::pin::pin!(shutdown);
+        let mut stopping = false;
         loop {
-            let request = self
-                .bot
-                .get_updates()
-                .offset(offset)
-                .timeout(self.options.poll_timeout.as_secs() as u32)
-                .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
-            let updates = tokio::select! {
-                r = request.send() => r,
-                () = &mut shutdown => break,
-            };
-            match updates {
-                Ok(updates) => {
-                    for update in updates {
-                        offset = offset.max(update.id.0 as i32 + 1);
-                        self.route(update).await;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "getUpdates failed; retrying");
-                    let wait = super::front::backoff(&e).min(Duration::from_secs(30));
-                    tokio::select! {
-                        () = tokio::time::sleep(wait) => {}
-                        () = &mut shutdown => break,
-                    }
+            tokio::select! {
+                next = updates.next() => match next {
+                    Some(Ok(update)) => self.route(update).await,
+                    Some(Err(e)) => tracing::warn!(error = %e, "getUpdates failed; retrying"),
+                    None => break,
+                },
+                () = &mut shutdown, if !stopping => {
+                    stopping = true;
+                    stop.stop();
                 }
             }
-        }
-        if offset > 0 {
-            // Confirm what was read so a restart does not see it again.
-            let _ = self
-                .bot
-                .get_updates()
-                .offset(offset)
-                .timeout(0)
-                .limit(1)
-                .send()
-                .await;
         }
         self.drain().await;
     }

@@ -1,5 +1,10 @@
 //! Webhook mode: an axum endpoint that checks Telegram's secret-token header and routes each
 //! update to the same per-chat workers as long polling.
+//!
+//! teloxide's own axum webhook listener is not used: it compares the secret in variable time,
+//! answers 200 to a body that is not an update, and queues updates without bound; this endpoint
+//! compares in constant time, answers 400 to what is not an update, and waits for the chat's
+//! bounded queue (back-pressure on Telegram's retries instead of memory).
 
 use std::future::Future;
 use std::sync::Arc;
