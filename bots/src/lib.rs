@@ -9,5 +9,6 @@
 //! - [`web`]: the local web chat, the operator page, `/healthz` and `/metrics`.
 
 pub mod discord;
+pub mod download;
 pub mod telegram;
 pub mod web;

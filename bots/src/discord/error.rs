@@ -1,42 +1,10 @@
 //! The adapter's failures, each classified in one place: REST errors for the core's retry
 //! rules (and the two cases the adapter handles itself: an expired interaction token, a thread
-//! that cannot be made), and selfie downloads with what the user is told.
+//! that cannot be made). Download failures are [`crate::download::DownloadError`].
 
 use std::time::Duration;
 
 use headshot::SendError;
-use headshot::models::{DecodeError, IntakeError};
-
-/// Why a selfie could not be taken from Discord.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DownloadError {
-    /// The attachment (declared, announced or streamed) is over the download limit.
-    #[error("attachment over {limit} bytes")]
-    TooLarge {
-        /// The limit in bytes.
-        limit: u64,
-    },
-    /// The download failed (network or HTTP status).
-    #[error("download failed: {0}")]
-    Failed(String),
-}
-
-impl DownloadError {
-    /// What the user is told.
-    pub fn user_text(&self) -> String {
-        match self {
-            DownloadError::TooLarge { limit } => {
-                headshot::text::intake_refusal(&IntakeError::Decode(DecodeError::TooLarge {
-                    bytes: *limit as usize + 1,
-                    max: *limit as usize,
-                }))
-            }
-            DownloadError::Failed(_) => {
-                "I couldn't download that photo from Discord. Please send it again.".to_string()
-            }
-        }
-    }
-}
 
 /// A serenity failure in the core's terms.
 pub fn classify(e: &serenity::Error) -> SendError {

@@ -13,9 +13,9 @@ use serenity::all::{
 };
 
 use super::commands::commands;
-use super::error::DownloadError;
 use super::front::{DiscordFront, Extra, now_ms};
 use super::ids::{Component, CustomId};
+use crate::download::DownloadError;
 
 pub(super) struct Handler {
     pub service: Service,
@@ -121,7 +121,10 @@ impl Handler {
     async fn download(&self, a: &Attachment) -> Result<Vec<u8>, DownloadError> {
         let limit = self.max_download;
         if a.size as u64 > limit {
-            return Err(DownloadError::TooLarge { limit });
+            return Err(DownloadError::TooLarge {
+                bytes: limit + 1,
+                limit,
+            });
         }
         let mut response = self
             .downloads
@@ -133,7 +136,10 @@ impl Handler {
             return Err(DownloadError::Failed(format!("HTTP {}", response.status())));
         }
         if response.content_length().is_some_and(|n| n > limit) {
-            return Err(DownloadError::TooLarge { limit });
+            return Err(DownloadError::TooLarge {
+                bytes: limit + 1,
+                limit,
+            });
         }
         let mut bytes = Vec::new();
         while let Some(chunk) = response
@@ -142,7 +148,10 @@ impl Handler {
             .map_err(|e| DownloadError::Failed(e.to_string()))?
         {
             if (bytes.len() + chunk.len()) as u64 > limit {
-                return Err(DownloadError::TooLarge { limit });
+                return Err(DownloadError::TooLarge {
+                    bytes: limit + 1,
+                    limit,
+                });
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -169,7 +178,7 @@ impl Handler {
                 }),
                 Err(reason) => {
                     tracing::info!(%reason, "attachment refused");
-                    let text = reason.user_text();
+                    let text = reason.user_text("Discord");
                     if let Some(front) = self.front.get() {
                         let message = headshot::Outbound::Text {
                             text,

@@ -26,7 +26,7 @@ use headshot::{Limits, Service};
 use serenity::all::{ClientBuilder, GatewayIntents, HttpBuilder};
 
 pub use commands::commands;
-pub use error::{DownloadError, classify};
+pub use error::classify;
 pub use front::{DiscordFront, Extra};
 pub use ids::{Component, CustomId, Sent};
 pub use render::{components, fit};

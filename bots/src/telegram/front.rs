@@ -1,8 +1,6 @@
 //! The outbound half of the adapter: [`TelegramFront`] turns the core's neutral messages into
 //! Bot API calls and Bot API failures into [`SendError`]s the outbox understands.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use headshot::{
     Attachment, Button, ChatAction, ChatRef, FrontEnd, Limits, MessageId, Outbound, Platform, SendError,
@@ -15,6 +13,8 @@ use teloxide::types::{
     InputMediaDocument, InputMediaPhoto, Message, MessageId as TgMessageId, ReplyParameters, ThreadId,
 };
 use teloxide::{ApiError, RequestError};
+
+use super::error::classify;
 
 /// The Telegram [`FrontEnd`]: sends through teloxide's `Throttle` adaptor, which keeps to
 /// Telegram's per-chat and overall rate limits.
@@ -76,40 +76,6 @@ fn input_file(a: &Attachment) -> InputFile {
 
 fn first_id(messages: &[Message]) -> Option<MessageId> {
     messages.first().map(|m| m.id.0.to_string())
-}
-
-/// Maps a teloxide failure to the outbox's notion of retryable.
-pub fn classify(error: RequestError) -> SendError {
-    let detail = error.to_string();
-    match error {
-        RequestError::RetryAfter(after) => SendError::Transient {
-            retry_after: Some(after.duration()),
-            detail,
-        },
-        RequestError::Network(_) | RequestError::Io(_) | RequestError::InvalidJson { .. } => {
-            SendError::Transient {
-                retry_after: None,
-                detail,
-            }
-        }
-        RequestError::MigrateToChatId(_) => SendError::Permanent(detail),
-        RequestError::Api(ApiError::Unknown(description)) => {
-            let permanent = ["Bad Request", "Forbidden", "Unauthorized", "Not Found"]
-                .iter()
-                .any(|p| description.starts_with(p));
-            if permanent {
-                SendError::Permanent(description)
-            } else {
-                // 5xx and anything unrecognised: retrying may help.
-                SendError::Transient {
-                    retry_after: None,
-                    detail: description,
-                }
-            }
-        }
-        // Known API errors (blocked, chat not found, user deactivated, kicked, ...).
-        RequestError::Api(_) => SendError::Permanent(detail),
-    }
 }
 
 impl TelegramFront {
@@ -259,13 +225,5 @@ impl FrontEnd for TelegramFront {
             Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
             Err(e) => Err(classify(e)),
         }
-    }
-}
-
-/// How long to wait before retrying a callback answer or start-up call after a failure.
-pub(crate) fn backoff(error: &RequestError) -> Duration {
-    match error {
-        RequestError::RetryAfter(after) => after.duration(),
-        _ => Duration::from_millis(500),
     }
 }

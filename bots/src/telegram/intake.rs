@@ -4,13 +4,12 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use headshot::models::{DecodeError, IntakeError};
 use headshot::{ChatRef, Event, FrontEnd, Inbound, Outbound, Platform, Service, Upload, UserKey};
 use teloxide::net::Download;
 use teloxide::prelude::*;
 use teloxide::types::{CallbackQuery, Chat, FileMeta, Message};
 
-use super::words;
+use crate::download::DownloadError;
 
 /// The bot's own identity, from `getMe`.
 #[derive(Debug, Clone)]
@@ -59,7 +58,7 @@ impl Intake {
     pub async fn callback(&self, query: CallbackQuery) {
         let mut answered = self.bot.answer_callback_query(query.id.clone()).await;
         if let Err(e) = &answered {
-            tokio::time::sleep(super::front::backoff(e).min(std::time::Duration::from_secs(5))).await;
+            tokio::time::sleep(super::error::backoff(e).min(std::time::Duration::from_secs(5))).await;
             answered = self.bot.answer_callback_query(query.id.clone()).await;
         }
         if let Err(e) = answered {
@@ -141,8 +140,9 @@ impl Intake {
                     file_name: p.file_name,
                     message_id: Some(p.message_id),
                 }),
-                Err(refusal) => {
-                    self.say(chat, refusal).await;
+                Err(e) => {
+                    tracing::info!(error = %e, "photo not taken");
+                    self.say(chat, e.user_text("Telegram")).await;
                     return None;
                 }
             }
@@ -151,32 +151,26 @@ impl Intake {
     }
 
     /// Downloads a picture, refusing files over the limit before and while downloading.
-    async fn download(&self, p: &Picture) -> Result<Vec<u8>, String> {
-        let too_large = |bytes: u64| {
-            headshot::text::intake_refusal(&IntakeError::Decode(DecodeError::TooLarge {
-                bytes: bytes as usize,
-                max: self.max_download as usize,
-            }))
-        };
-        if u64::from(p.file.size) > self.max_download {
+    async fn download(&self, p: &Picture) -> Result<Vec<u8>, DownloadError> {
+        let limit = self.max_download;
+        let too_large = |bytes: u64| DownloadError::TooLarge { bytes, limit };
+        if u64::from(p.file.size) > limit {
             return Err(too_large(p.file.size.into()));
         }
-        let file = self.bot.get_file(p.file.id.clone()).await.map_err(|e| {
-            tracing::warn!(error = %e, "getFile failed");
-            words::download_failed()
-        })?;
-        if u64::from(file.meta.size) > self.max_download {
+        let file = self
+            .bot
+            .get_file(p.file.id.clone())
+            .await
+            .map_err(|e| DownloadError::Failed(format!("getFile: {e}")))?;
+        if u64::from(file.meta.size) > limit {
             return Err(too_large(file.meta.size.into()));
         }
         let mut stream = self.bot.download_file_stream(&file.path);
         let mut bytes = Vec::with_capacity(file.meta.size as usize);
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                tracing::warn!(error = %e, "download failed");
-                words::download_failed()
-            })?;
+            let chunk = chunk.map_err(|e| DownloadError::Failed(e.to_string()))?;
             bytes.extend_from_slice(&chunk);
-            if bytes.len() as u64 > self.max_download {
+            if bytes.len() as u64 > limit {
                 return Err(too_large(bytes.len() as u64));
             }
         }

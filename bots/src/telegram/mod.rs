@@ -6,11 +6,11 @@
 //! (`media_group_id`) arrive as separate updates and are gathered for [`Options::album_window`]
 //! into one job.
 
+mod error;
 mod front;
 mod intake;
 mod poll;
 mod webhook;
-mod words;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,8 +21,10 @@ use teloxide::adaptors::throttle::Limits as RateLimits;
 use teloxide::prelude::*;
 use teloxide::types::{AllowedUpdate, BotCommand};
 
-pub use front::{TelegramFront, classify};
-pub use words::COMMANDS;
+pub use error::classify;
+pub use front::TelegramFront;
+/// The command menu registered with `setMyCommands` (shared by every front end).
+pub use headshot::text::COMMANDS;
 
 /// Telegram's getFile limit: bots cannot download larger files.
 pub const GET_FILE_MAX: u64 = 20 * 1024 * 1024;
