@@ -1,4 +1,3 @@
-#![allow(missing_docs)]
 //! Durable engine throughput and selfie-to-"queued" latency with a no-op generator.
 //!
 //! Every job is flushed to disk before its acknowledgement, generated, stored with its outbox

@@ -20,7 +20,6 @@ pub enum Platform {
 /// A user: platform plus the platform's user id. Every store key is scoped by it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct UserKey {
-    /// The platform.
     pub platform: Platform,
     /// The platform's id of the user (never containing `:`; see [`UserKey::new`]).
     pub id: String,
@@ -29,7 +28,6 @@ pub struct UserKey {
 /// Where a message goes: chat, thread (forum topic or Discord thread) and the message it replies to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ChatRef {
-    /// The platform.
     pub platform: Platform,
     /// The platform's chat or channel id.
     pub chat_id: String,

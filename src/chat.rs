@@ -93,7 +93,6 @@ pub struct Attachment {
 pub enum Outbound {
     /// Text with optional rows of buttons. The returned id can be edited (status messages).
     Text {
-        /// The text.
         text: String,
         /// Rows of buttons.
         buttons: Vec<Vec<Button>>,
@@ -107,7 +106,6 @@ pub enum Outbound {
     },
     /// Files sent as documents (full quality).
     Files {
-        /// The files.
         files: Vec<Attachment>,
         /// Caption for the first file.
         caption: Option<String>,

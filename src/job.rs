@@ -104,7 +104,6 @@ impl Settings {
 /// What the store keeps about a user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserRecord {
-    /// Settings.
     pub settings: Settings,
     /// When the user agreed (ms since epoch).
     pub consent_ms: Option<u64>,
@@ -123,7 +122,6 @@ pub struct Job {
     pub user: UserKey,
     /// Where the answer goes.
     pub chat: ChatRef,
-    /// State.
     pub state: JobState,
     /// Created (ms since epoch).
     pub created_ms: u64,
@@ -219,7 +217,6 @@ pub enum Delivery {
 /// A durable message waiting to be sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxEntry {
-    /// The user.
     pub user: UserKey,
     /// The job it belongs to.
     pub job: JobId,

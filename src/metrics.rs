@@ -84,7 +84,6 @@ impl ErrorKind {
 /// A job a generation slot is working on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunningJob {
-    /// The job.
     pub job: JobId,
     /// Its owner.
     pub user: UserKey,
@@ -236,11 +235,9 @@ impl DurationSummary {
 /// A failed job for the operator page.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Failure {
-    /// The job.
     pub job: JobId,
     /// Its owner, `platform:id`.
     pub user: String,
-    /// Its platform.
     pub platform: Platform,
     /// What the user was told.
     pub reason: String,
@@ -274,7 +271,6 @@ pub struct Overview {
     pub states: BTreeMap<String, usize>,
     /// The most recent failures, newest first (at most [`RECENT_FAILURES`]).
     pub failures: Vec<Failure>,
-    /// The generator.
     pub generator: GeneratorInfo,
     /// Service clock at the snapshot.
     pub now_ms: u64,

@@ -88,7 +88,6 @@ impl Service {
         crate::conversation::handle(&self.core, inbound).await;
     }
 
-    /// The store.
     pub fn store(&self) -> &Store {
         &self.core.store
     }

@@ -267,7 +267,6 @@ pub fn admin_only() -> String {
     "That command is for the bot's operators.".into()
 }
 
-/// Unknown command.
 pub fn unknown_command(name: &str) -> String {
     format!("I don't know /{name}. /help lists what I can do.")
 }
@@ -313,7 +312,6 @@ pub fn generation_unsafe() -> String {
         .into()
 }
 
-/// A stale button.
 pub fn stale_button() -> String {
     "That button is no longer active.".into()
 }
@@ -369,7 +367,6 @@ pub fn intake_refusal(err: &IntakeError) -> String {
     }
 }
 
-/// Admin stats.
 pub fn admin_stats(
     queued: usize,
     running: usize,

@@ -4,7 +4,6 @@
 //! latency p50/p99 (Discord allows 3 s), how many users got their album, and peak memory.
 //!
 //! Run: `cargo bench -p headshot-bots --bench discord_load`.
-#![allow(missing_docs)]
 
 #[path = "../tests/support/mod.rs"]
 mod support;

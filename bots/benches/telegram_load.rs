@@ -4,7 +4,6 @@
 //! their album, and the process's peak memory.
 //!
 //! Run: `cargo bench -p headshot-bots --bench telegram_load`.
-#![allow(missing_docs)]
 
 #[path = "../tests/support/mod.rs"]
 mod support;

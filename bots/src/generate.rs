@@ -13,7 +13,6 @@ use headshot::models::{Catalog, Crop, Framing, Generator, Mode, Progress, Reques
 /// Options of the command.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The selfies.
     pub selfies: Vec<PathBuf>,
     /// Style name.
     pub style: Option<String>,
@@ -21,7 +20,6 @@ pub struct Options {
     pub mode: Option<Mode>,
     /// Framings.
     pub crop: Option<Crop>,
-    /// Variants.
     pub variants: u32,
     /// Output directory.
     pub out: PathBuf,

@@ -9,7 +9,6 @@ use headshot::Config;
 /// A diffusion model the service knows.
 #[derive(Debug, Clone, Copy)]
 pub struct Known {
-    /// Our name.
     pub name: &'static str,
     /// The Hugging Face repository.
     pub repo: &'static str,

@@ -5,7 +5,6 @@
 //! `models/tools/bench_torch_sd.py` run right before or after on the same machine.
 //!
 //! Run: `cargo bench -p headshot-models --bench diffusion_sd15 -- [unet|unet1|vae|tiled] [runs]`.
-#![allow(missing_docs)]
 
 use std::time::Instant;
 

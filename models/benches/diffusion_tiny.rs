@@ -4,7 +4,6 @@
 //! `diffusion_sd15` harness.
 //!
 //! Run with `cargo bench -p headshot-models --bench diffusion_tiny`.
-#![allow(missing_docs)]
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;

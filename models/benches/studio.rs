@@ -6,7 +6,6 @@
 //! Run with `cargo bench -p headshot-models --bench studio`. Targets on a 2-core machine:
 //! 300 ms at 512x512, 1.5 s at 12 MP.
 // criterion's macros generate undocumented public functions.
-#![allow(missing_docs)]
 
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;

@@ -4,7 +4,6 @@
 //! Run with `cargo bench -p headshot-models --bench vision`; compare with
 //! `models/tools/bench_ort.py` (onnxruntime on the same inputs).
 // criterion's macros generate undocumented public functions.
-#![allow(missing_docs)]
 
 use candle_core::Device;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

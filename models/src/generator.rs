@@ -124,7 +124,6 @@ pub struct Output {
     pub mime: String,
     /// Encoded image.
     pub bytes: Vec<u8>,
-    /// Framing.
     pub framing: Framing,
     /// Variant number.
     pub variant: u32,

@@ -59,7 +59,6 @@ pub enum StoreError {
     SchemaTooNew {
         /// On disk.
         found: u32,
-        /// Supported.
         supported: u32,
     },
     /// Reading or writing a backup file failed.
@@ -232,7 +231,6 @@ impl Store {
         flatten(done)
     }
 
-    /// A job.
     pub fn job(&self, user: &UserKey, id: &str) -> Result<Option<Job>, StoreError> {
         self.jobs.get(job_key(user, id))?.map(|v| decode(&v)).transpose()
     }

@@ -1,6 +1,6 @@
 //! Test harness: a recording front end, an honest fake generator and a service started
 //! in-process on a temporary sled store.
-#![allow(dead_code, missing_docs)]
+#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

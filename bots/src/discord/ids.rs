@@ -12,12 +12,7 @@ pub enum Sent {
     /// A follow-up message of the interaction.
     Followup(u64),
     /// A plain message in a channel, thread or DM.
-    Channel {
-        /// The channel.
-        channel: u64,
-        /// The message.
-        message: u64,
-    },
+    Channel { channel: u64, message: u64 },
 }
 
 impl fmt::Display for Sent {

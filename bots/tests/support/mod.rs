@@ -1,6 +1,6 @@
 //! Test harness for the Telegram front end: the fake Bot API, an honest fake generator and
 //! the real core on sled, wired together in-process.
-#![allow(dead_code, missing_docs)]
+#![allow(dead_code)]
 
 pub mod discord;
 pub mod web;

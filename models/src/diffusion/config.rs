@@ -202,9 +202,7 @@ pub struct ClipJson {
     pub hidden_size: usize,
     /// MLP width.
     pub intermediate_size: usize,
-    /// Layers.
     pub num_hidden_layers: usize,
-    /// Heads.
     pub num_attention_heads: usize,
     /// Sequence length (77).
     pub max_position_embeddings: usize,

@@ -91,7 +91,6 @@ pub enum SecondEncoder {
 
 /// SDXL's second encoder and its pooled-output projection.
 pub struct SecondText {
-    /// The encoder.
     pub encoder: SecondEncoder,
     /// `text_projection` (no bias).
     pub projection: candle_nn::Linear,

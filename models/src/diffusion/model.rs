@@ -21,7 +21,6 @@ pub struct Model {
     pub scaling: f64,
     /// Pixels per latent cell.
     pub factor: usize,
-    /// Latent channels.
     pub latent_channels: usize,
     /// Tokens per prompt.
     pub max_tokens: usize,

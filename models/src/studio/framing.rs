@@ -17,7 +17,6 @@ use crate::vision::Point;
 pub struct Bands {
     /// Top of the hair, if the framing constrains it.
     pub hair_top: Option<(f32, f32)>,
-    /// The eye line.
     pub eye_line: (f32, f32),
     /// The chin, if the framing constrains it.
     pub chin: Option<(f32, f32)>,

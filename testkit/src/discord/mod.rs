@@ -22,8 +22,6 @@
 //!
 //! Paths in [`Req`] and in failure patterns drop the `/api/v10` prefix; `*` matches one
 //! segment, a trailing `**` any rest: `fail_next("POST", "/channels/*/messages", ..)`.
-// The fakes speak the platforms' own vocabulary; their fields and methods are named after it.
-#![allow(missing_docs)]
 
 mod gateway;
 mod json;

@@ -1,7 +1,5 @@
 //! A local fake of the Telegram Bot API on 127.0.0.1: enough of the real schema for teloxide to
 //! parse every answer strictly, with injected updates and failures and every request recorded.
-// The fakes speak the platforms' own vocabulary; their fields and methods are named after it.
-#![allow(missing_docs)]
 
 mod api;
 
