@@ -1,7 +1,7 @@
 //! `/start`, consent (`/agree`, the Agree and Decline buttons) and `/forget`.
 
-use super::{button, jobs, user_record};
-use crate::chat::{ChatRef, Outbound, UserKey};
+use super::{jobs, user_record};
+use crate::chat::{Button, ChatRef, Outbound, UserKey};
 use crate::command::Action;
 use crate::job::{Job, JobState};
 use crate::runtime::Core;
@@ -19,8 +19,8 @@ pub(super) async fn start(core: &Core, user: &UserKey, chat: &ChatRef) -> Result
 /// The consent question with its two buttons.
 pub(super) async fn ask(core: &Core, chat: &ChatRef) {
     let buttons = vec![vec![
-        button(text::AGREE_BUTTON, Action::Agree),
-        button(text::DECLINE_BUTTON, Action::Decline),
+        Button::new(text::AGREE_BUTTON, &Action::Agree),
+        Button::new(text::DECLINE_BUTTON, &Action::Decline),
     ]];
     let text = text::consent(&core.config);
     core.frontends.send(chat, Outbound::Text { text, buttons }).await;
@@ -79,8 +79,8 @@ pub(super) async fn decline(core: &Core, user: &UserKey, chat: &ChatRef) -> Resu
 
 pub(super) async fn ask_forget(core: &Core, chat: &ChatRef) {
     let buttons = vec![vec![
-        button(text::FORGET_YES_BUTTON, Action::Forget { confirmed: true }),
-        button(text::FORGET_NO_BUTTON, Action::Forget { confirmed: false }),
+        Button::new(text::FORGET_YES_BUTTON, &Action::Forget { confirmed: true }),
+        Button::new(text::FORGET_NO_BUTTON, &Action::Forget { confirmed: false }),
     ]];
     let text = text::forget_confirm();
     core.frontends.send(chat, Outbound::Text { text, buttons }).await;

@@ -8,7 +8,7 @@ mod jobs;
 mod photos;
 mod settings;
 
-use crate::chat::{Button, ChatRef, Event, Inbound, UserKey};
+use crate::chat::{ChatRef, Event, Inbound, UserKey};
 use crate::command::{Action, Command};
 use crate::job::{Settings, UserRecord};
 use crate::runtime::Core;
@@ -141,8 +141,4 @@ fn user_record(core: &Core, user: &UserKey) -> Result<UserRecord, StoreError> {
         created_ms: core.clock.now_ms(),
         private_chat: None,
     })
-}
-
-fn button(label: &str, action: Action) -> Button {
-    Button::new(label, &action)
 }

@@ -2,7 +2,7 @@
 
 use headshot_models::{Crop, Mode};
 
-use super::{button, user_record};
+use super::user_record;
 use crate::chat::{Button, ChatRef, Outbound, UserKey};
 use crate::command::{Action, DeliveryChoice, Setting, SettingKind};
 use crate::job::Settings;
@@ -110,7 +110,7 @@ pub(super) async fn show_styles(core: &Core, chat: &ChatRef) {
         .chunks(3)
         .map(|row| {
             row.iter()
-                .map(|s| button(&s.title, Action::Set(Setting::Style(s.name.clone()))))
+                .map(|s| Button::new(&s.title, &Action::Set(Setting::Style(s.name.clone()))))
                 .collect()
         })
         .collect();
@@ -121,7 +121,7 @@ pub(super) async fn show_styles(core: &Core, chat: &ChatRef) {
 pub(super) async fn show_settings(core: &Core, user: &UserKey, chat: &ChatRef) -> Result<(), StoreError> {
     let settings = user_record(core, user)?.settings;
     let style = settings.style(&core.catalog);
-    let set = |label: &str, setting: Setting| button(label, Action::Set(setting));
+    let set = |label: &str, setting: Setting| Button::new(label, &Action::Set(setting));
     let buttons = vec![
         vec![
             set("Headshot", Setting::Mode(Mode::Headshot)),

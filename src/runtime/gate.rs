@@ -1,6 +1,8 @@
 //! The intake gate: whether new photos are taken (operator pause, shutdown) and how many
 //! intake checks run at once.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use parking_lot::Mutex;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -8,7 +10,7 @@ use crate::text;
 
 pub(crate) struct Gate {
     paused: Mutex<Option<String>>,
-    closed: Mutex<bool>,
+    closed: AtomicBool,
     checks: Semaphore,
 }
 
@@ -16,7 +18,7 @@ impl Gate {
     pub fn new(parallel_checks: usize) -> Gate {
         Gate {
             paused: Mutex::new(None),
-            closed: Mutex::new(false),
+            closed: AtomicBool::new(false),
             checks: Semaphore::new(parallel_checks.max(1)),
         }
     }
@@ -35,7 +37,7 @@ impl Gate {
 
     /// No more photos from now on (shutdown).
     pub fn close(&self) {
-        *self.closed.lock() = true;
+        self.closed.store(true, Ordering::SeqCst);
     }
 
     /// What to tell a user who sends photos now, if they cannot be taken.
@@ -43,7 +45,7 @@ impl Gate {
         if let Some(reason) = self.paused() {
             return Some(text::paused(&reason));
         }
-        (*self.closed.lock()).then(text::busy)
+        self.closed.load(Ordering::SeqCst).then(text::busy)
     }
 
     /// A slot for one message's intake checks.
