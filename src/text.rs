@@ -358,6 +358,11 @@ pub fn intake_refusal(err: &IntakeError) -> String {
         IntakeError::Blurred { .. } => "This photo is too blurry. Hold still and send a sharper one.".into(),
         IntakeError::TooDark => "This photo is too dark. Face a window or a lamp and try again.".into(),
         IntakeError::BlownOut => "This photo is overexposed. Avoid direct harsh light and try again.".into(),
+        IntakeError::TooTight => {
+            "This photo is cropped too tightly for a headshot. Step back a little so your \
+            shoulders are in the picture, with some space above your head, and try again."
+                .into()
+        }
         IntakeError::HeadTurned { .. } => {
             "Your head is turned too far. Face the camera and try again.".into()
         }

@@ -87,9 +87,15 @@ pub struct GenerateArgs {
     /// Print a JSON report on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Also write one PNG with every style on the given selfies.
+    /// Also write one PNG with every style on the given selfies (with --hard-cases: every
+    /// hard case).
     #[arg(long)]
     pub contact_sheet: Option<PathBuf>,
+    /// Build the hard cases of each selfie (over busy, dark, saturated and hair-coloured
+    /// backgrounds, with a second person behind, cut at the chin, neck, chest and crown),
+    /// generate each and print its checklist and matte error against the ground truth.
+    #[arg(long)]
+    pub hard_cases: bool,
     /// studio (default) or diffusion (needs weights: `headshot models fetch sd15-inpaint`).
     #[arg(long, default_value = "studio", value_parser = ["studio", "diffusion"])]
     pub engine: String,
@@ -111,6 +117,7 @@ impl GenerateArgs {
             png: self.format == "png",
             json: self.json,
             contact_sheet: self.contact_sheet,
+            hard_cases: self.hard_cases,
             engine: self.engine,
             steps: self.steps,
         }

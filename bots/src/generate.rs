@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 use headshot::Config;
 use headshot::models::studio::{OutputFormat, Studio, contact_sheet};
-use headshot::models::{Catalog, Crop, Framing, Generator, Mode, Progress, Request, Style};
+use headshot::models::{Catalog, Crop, Framing, GenerateError, Generator, Mode, Progress, Request, Style};
 
 /// Options of the command.
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct Options {
     pub json: bool,
     /// Also write a contact sheet of every style.
     pub contact_sheet: Option<PathBuf>,
+    /// Generate the hard cases built from each selfie instead of the selfie itself.
+    pub hard_cases: bool,
     /// `studio` or `diffusion`.
     pub engine: String,
     /// Denoising steps for the diffusion engine (default: the configuration's).
@@ -66,6 +68,9 @@ pub fn run(config: &Config, catalog: &Catalog, options: Options) -> anyhow::Resu
         Some(d) => d,
         None => &studio,
     };
+    if options.hard_cases {
+        return hard_cases(&studio, engine, style, &options);
+    }
     std::fs::create_dir_all(&options.out)
         .with_context(|| format!("cannot create {}", options.out.display()))?;
     let mut report = Vec::new();
@@ -175,4 +180,113 @@ fn finish_progress() {
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
+}
+
+/// `--hard-cases`: every hard case of every selfie through `engine` in `style` (master
+/// framing); prints one line per case with the matte error and the checklist.
+fn hard_cases(
+    studio: &Studio,
+    engine: &dyn Generator,
+    style: &Style,
+    options: &Options,
+) -> anyhow::Result<ExitCode> {
+    use headshot::models::decode::encode_png;
+    use headshot::models::studio::{Matting, hardcase};
+    let mut tiles = Vec::new();
+    let mut report = Vec::new();
+    for path in &options.selfies {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let photo = headshot::models::decode::decode(&bytes, studio.limits())
+            .with_context(|| format!("cannot decode {}", path.display()))?
+            .image;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "selfie".into());
+        let cases = hardcase::build(studio, &photo)
+            .map_err(|e| anyhow::anyhow!("{}: cannot build hard cases: {e}", path.display()))?;
+        for case in &cases {
+            let upload = encode_png(&case.image);
+            let label = format!("{stem} {}", case.name);
+            let intake = match studio.intake(&upload) {
+                Ok(intake) => intake,
+                Err(e) => {
+                    let text = headshot::text::intake_refusal(&e);
+                    if !options.json {
+                        println!("{label}: refused: {text}");
+                    }
+                    report.push(serde_json::json!({ "selfie": path, "case": case.name, "refused": text }));
+                    tiles.push((format!("{label}: refused"), case.image.clone()));
+                    continue;
+                }
+            };
+            let request = Request {
+                selfies: vec![intake.clean],
+                primary: 0,
+                stem: stem.clone(),
+                style: style.clone(),
+                crop: options.crop.unwrap_or(Crop::Both),
+                variants: 1,
+                first_variant: 1,
+                seed: 0,
+            };
+            let generated = match engine.generate(&request, &mut |_| {}, &AtomicBool::new(false)) {
+                Ok(generated) => generated,
+                Err(GenerateError::Intake(e)) => {
+                    let text = headshot::text::intake_refusal(&e);
+                    if !options.json {
+                        println!("{label}: refused by the pipeline: {text}");
+                    }
+                    report.push(serde_json::json!({ "selfie": path, "case": case.name, "refused": text }));
+                    tiles.push((format!("{label}: refused"), case.image.clone()));
+                    continue;
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context(format!("generating {label}"))),
+            };
+            // The matte error of the matte before this pipeline had subject isolation and a
+            // trimap, and of each matting choice now.
+            let methods = [
+                ("before", hardcase::Method::Baseline),
+                ("guided", hardcase::Method::Studio(Matting::Guided)),
+                ("closed-form", hardcase::Method::Studio(Matting::ClosedForm)),
+            ];
+            let mut errors = Vec::new();
+            for (name, method) in methods {
+                match hardcase::evaluate(studio, case, method).result {
+                    Ok((_, e)) => errors.push((name, e)),
+                    Err(e) => anyhow::bail!("{label}: {e}"),
+                }
+            }
+            if !options.json {
+                let figures: Vec<String> = errors
+                    .iter()
+                    .map(|(name, e)| format!("{name} SAD {:.2}k grad {:.2}k", e.sad, e.gradient))
+                    .collect();
+                println!("{label}: {} | {}", figures.join(", "), generated.checklist);
+            }
+            let matte: serde_json::Map<String, serde_json::Value> = errors
+                .iter()
+                .map(|(name, e)| {
+                    let v = serde_json::json!({ "sad": e.sad, "mse": e.mse, "gradient": e.gradient });
+                    (name.to_string(), v)
+                })
+                .collect();
+            report.push(serde_json::json!({
+                "selfie": path, "case": case.name, "matte_error": matte, "checklist": generated.checklist,
+            }));
+            if let Some(master) = generated.outputs.iter().find(|o| o.framing == Framing::Master) {
+                tiles.push((label, image::load_from_memory(&master.bytes)?.to_rgb8()));
+            }
+        }
+    }
+    if let Some(sheet) = &options.contact_sheet {
+        contact_sheet(&tiles, 256)
+            .save(sheet)
+            .with_context(|| format!("cannot write {}", sheet.display()))?;
+        eprintln!("contact sheet: {}", sheet.display());
+    }
+    if options.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,6 @@
 //! `headshot serve` as an operator runs it: the real binary, the real studio generator and the
-//! Telegram front end against the fake Bot API; a selfie comes back as headshots, and SIGTERM
-//! shuts the service down cleanly.
+//! Telegram front end against the fake Bot API; a selfie cropped too tightly is refused with the
+//! retake advice, a selfie comes back as headshots, and SIGTERM shuts the service down cleanly.
 
 use crate::support;
 
@@ -32,6 +32,24 @@ async fn telegram_serve_turns_a_real_selfie_into_headshots() {
         "/../models/tests/fixtures/astronaut.png"
     ))
     .unwrap();
+    // Cut just under the chin: refused at intake with the retake advice, nothing queued.
+    let full = image::load_from_memory(&astronaut).unwrap().to_rgb8();
+    let tight = image::imageops::crop_imm(&full, 96, 0, 320, 215).to_image();
+    let mut png = std::io::Cursor::new(Vec::new());
+    tight.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    fake.photo(&me, png.into_inner(), None, None);
+    let advice = headshot::text::intake_refusal(&headshot::models::IntakeError::TooTight);
+    let refused = tokio::time::timeout(
+        Duration::from_secs(60),
+        fake.wait("the too-tight refusal", |f| f.texts(5).contains(&advice)),
+    )
+    .await;
+    assert!(refused.is_ok(), "{:?}", fake.texts(5));
+    assert!(
+        !fake.texts(5).iter().any(|t| t.starts_with("Queued")),
+        "{:?}",
+        fake.texts(5)
+    );
     fake.photo(&me, astronaut, None, None);
     let waited = tokio::time::timeout(
         Duration::from_secs(90),

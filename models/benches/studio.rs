@@ -14,7 +14,7 @@ use criterion::{
     BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
 };
 use headshot_models::decode::{DecodeLimits, decode, encode_jpeg, encode_png};
-use headshot_models::studio::{LightPlan, Studio, Variation, checklist, compose, framings};
+use headshot_models::studio::{LightPlan, Matting, Studio, Variation, checklist, compose, framings};
 use headshot_models::{Catalog, Crop, Generator, Request};
 use image::RgbImage;
 use image::imageops::{self, FilterType};
@@ -62,14 +62,22 @@ fn bench_selfie(group: &mut BenchmarkGroup<'_, WallTime>, studio: &Studio, uploa
     });
     let subject = studio.inspect(&image).expect("face");
     group.bench_function("stage 3 segment", |b| {
-        b.iter(|| studio.segment(&image).expect("mask"))
+        b.iter(|| studio.segment(&image, &subject).expect("mask"))
     });
-    let person = studio.segment(&image).expect("mask");
+    let person = studio.segment(&image, &subject).expect("mask");
     let both = framings(Crop::Both);
     group.bench_function("stage 4 frame (both)", |b| {
-        b.iter(|| studio.scenes(&image, &subject, &person, &both))
+        b.iter(|| studio.scenes(&image, &subject, &person, &both).expect("frames"))
     });
-    let scenes = studio.scenes(&image, &subject, &person, &both);
+    let other = Matting::default().alternative();
+    group.bench_function(format!("stage 4 frame (both, {other:?} matting)"), |b| {
+        b.iter(|| {
+            studio
+                .scenes_with(&image, &subject, &person, &both, other)
+                .expect("frames")
+        })
+    });
+    let scenes = studio.scenes(&image, &subject, &person, &both).expect("frames");
     let variation = Variation::of(1);
     let plan = LightPlan::estimate(&subject, style.lighting, &variation);
     group.bench_function("stage 5 light (both)", |b| {

@@ -48,6 +48,10 @@ pub enum IntakeError {
     /// The face is blown out.
     #[error("the photo is overexposed")]
     BlownOut,
+    /// The photo is cut so close around the person (under the chin, at the neck, across the
+    /// shoulders) that no headshot framing fits without inventing a body.
+    #[error("the photo is cropped too tightly for a headshot")]
+    TooTight,
     /// The checks themselves failed (a model error, out of memory): not the photo's fault.
     #[error("the photo could not be checked: {0}")]
     Internal(String),

@@ -61,8 +61,8 @@ fn astronaut_scenes(framings: &[Framing]) -> Vec<headshot_models::studio::Scene>
     .unwrap()
     .to_rgb8();
     let subject = studio.inspect(&image).unwrap();
-    let person = studio.segment(&image).unwrap();
-    studio.scenes(&image, &subject, &person, framings)
+    let person = studio.segment(&image, &subject).unwrap();
+    studio.scenes(&image, &subject, &person, framings).unwrap()
 }
 
 fn decoded(bytes: &[u8]) -> RgbImage {

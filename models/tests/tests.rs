@@ -11,6 +11,7 @@ mod diffusion_pipeline;
 mod diffusion_safety;
 mod diffusion_sdxl;
 mod face;
+mod hardcases;
 mod intake;
 mod parity;
 mod segmentation;

@@ -9,7 +9,8 @@
 
 use image::RgbImage;
 
-use super::framing::{Bands, MAX_UPSCALE, bands};
+use super::defects;
+use super::framing::{Bands, MAX_UPSCALE};
 use super::intake::{MIN_SHARPNESS, SIMILAR_AREA};
 use super::matte::Scene;
 use super::measure::luma;
@@ -20,18 +21,18 @@ use crate::style::Mode;
 pub const MIN_BALANCE: f32 = 0.8;
 /// Least acceptable mean luma of the backdrop's top corners in a headshot.
 pub const MIN_BACKDROP: f32 = 170.0;
-/// Largest acceptable luma standard deviation in the backdrop's top corners.
-pub const MAX_BACKDROP_STD: f32 = 10.0;
 /// Largest acceptable residual roll after alignment, degrees.
 pub const MAX_ROLL: f32 = 3.0;
 /// Largest acceptable yaw in a headshot ("small angle changes only"), degrees.
 pub const MAX_YAW: f32 = 20.0;
+/// Items shown together as "clean cut-out" in the chat line while they pass.
+const MATTE_LINE: [&str; 4] = ["stray_matte", "holes", "halo", "bottom_body"];
 /// Size of each top-corner patch, as a fraction of the width and of the height.
 const CORNER: f32 = 0.1;
 
 /// Measures `image` (the rendered output of `scene`) for a style of `mode`.
 pub fn measure(scene: &Scene, image: &RgbImage, mode: Mode) -> Vec<Check> {
-    let b = bands(scene.frame.framing);
+    let b = scene.frame.bands();
     let (w, h) = (scene.width() as f32, scene.height() as f32);
     let pct = |v: f32| 100.0 * v;
     let band = |(lo, hi): (f32, f32)| format!("{:.0}%..{:.0}%", pct(lo), pct(hi));
@@ -47,7 +48,16 @@ pub fn measure(scene: &Scene, image: &RgbImage, mode: Mode) -> Vec<Check> {
         band(b.eye_line),
         within(eye_line, b.eye_line),
     ));
-    if let Some(range) = b.hair_top.filter(|_| scene.frame.framing == Framing::Master) {
+    if scene.frame.crown_cropped {
+        // The photo's top edge cut the head: the frame crops the crown on purpose, keeping
+        // the cut outside the picture.
+        checks.push(check(
+            "head_top",
+            0.0,
+            "crown cropped by the photo".into(),
+            hair <= 0.5,
+        ));
+    } else if let Some(range) = b.hair_top.filter(|_| scene.frame.framing == Framing::Master) {
         let v = hair / h;
         checks.push(check("head_top", pct(v), band(range), within(v, range)));
     }
@@ -66,19 +76,14 @@ pub fn measure(scene: &Scene, image: &RgbImage, mode: Mode) -> Vec<Check> {
         format!(">= {MIN_SHARPNESS:.0}"),
         sharpness >= MIN_SHARPNESS,
     ));
+    checks.extend(defects::measure(scene, image, mode == Mode::Headshot));
     if mode == Mode::Headshot {
-        let (mean, std) = corners(image, scene);
+        let mean = corners(image, scene);
         checks.push(check(
             "backdrop_brightness",
             mean,
             format!(">= {MIN_BACKDROP:.0}"),
             mean >= MIN_BACKDROP,
-        ));
-        checks.push(check(
-            "backdrop_uniformity",
-            std,
-            format!("std <= {MAX_BACKDROP_STD:.0}"),
-            std <= MAX_BACKDROP_STD,
         ));
         let balance = chip.balance();
         checks.push(check(
@@ -160,9 +165,9 @@ fn hair_top(scene: &Scene) -> f32 {
         .map_or(scene.eyes().y, |y| y as f32)
 }
 
-/// Mean and standard deviation of the luma of the top-corner patches, over backdrop pixels
-/// (all pixels if the person fills them).
-fn corners(image: &RgbImage, scene: &Scene) -> (f32, f32) {
+/// Mean luma of the top-corner patches, over backdrop pixels (all pixels if the person fills
+/// them).
+fn corners(image: &RgbImage, scene: &Scene) -> f32 {
     let (w, h) = image.dimensions();
     let (pw, ph) = (
         ((w as f32 * CORNER) as u32).max(1),
@@ -185,17 +190,28 @@ fn corners(image: &RgbImage, scene: &Scene) -> (f32, f32) {
     } else {
         all
     };
-    let n = values.len() as f32;
-    let mean = values.iter().sum::<f32>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n;
-    (mean, var.sqrt())
+    values.iter().sum::<f32>() / values.len() as f32
 }
 
 /// The checklist as one compact chat line: a count of passed items, then each item short,
 /// failing ones marked. `note` (for example a small source) is appended.
 pub fn chat_line(checks: &[Check], note: Option<&str>) -> String {
     let passed = checks.iter().filter(|c| c.pass).count();
-    let items: Vec<String> = checks.iter().filter_map(short).collect();
+    // The matte items read as one "clean cut-out" while they pass; failing ones by name.
+    let matte = |c: &Check| MATTE_LINE.contains(&c.name.as_str());
+    let clean = checks.iter().filter(|c| matte(c)).all(|c| c.pass);
+    let mut items: Vec<String> = Vec::new();
+    let mut clean_said = false;
+    for c in checks {
+        if matte(c) && c.pass {
+            if clean && !clean_said {
+                items.push("✓ clean cut-out".into());
+                clean_said = true;
+            }
+            continue;
+        }
+        items.extend(short(c));
+    }
     let mut line = format!("Checklist {passed}/{}: {}", checks.len(), items.join(" · "));
     if let Some(note) = note {
         line.push_str(" · ");
@@ -209,6 +225,7 @@ fn short(c: &Check) -> Option<String> {
     let text = match c.name.as_str() {
         "single_face" => format!("{} face", c.value),
         "eye_line" => format!("eyes {:.0}%", c.value),
+        "head_top" if c.threshold.starts_with("crown") => "crown cropped".into(),
         "head_top" => format!("top {:.0}%", c.value),
         "chin" => format!("chin {:.0}%", c.value),
         "head_ratio" => format!("head {:.0}%", c.value),
@@ -216,6 +233,10 @@ fn short(c: &Check) -> Option<String> {
         "sharpness" => format!("sharp {:.0}", c.value),
         "backdrop_brightness" => format!("backdrop {:.0}", c.value),
         "backdrop_uniformity" => format!("even ±{:.1}", c.value),
+        "stray_matte" => format!("stray {:.1}%", c.value),
+        "holes" => format!("holes {:.1}%", c.value),
+        "halo" => format!("halo {:.0}", c.value),
+        "bottom_body" => format!("body {:.0}% faded", c.value),
         "light_balance" => format!("light {:.2}", c.value),
         "roll" => format!("roll {:.0}°", c.value),
         "yaw" => format!("yaw {:.0}°", c.value),
@@ -239,14 +260,20 @@ mod tests {
         let checks = vec![
             check("single_face", 1.0, "= 1".into(), true),
             check("eye_line", 39.4, "36%..42%".into(), true),
+            check("stray_matte", 0.0, "<= 0.5%".into(), true),
+            check("holes", 0.1, "<= 0.5%".into(), true),
+            check("halo", 14.0, "<= 12".into(), false),
             check("light_balance", 0.62, ">= 0.80".into(), false),
             check("upscale", 2.0, "<= 2x".into(), true),
         ];
         let line = chat_line(&checks, Some("small source: 492x615"));
         assert_eq!(
             line,
-            "Checklist 3/4: ✓ 1 face · ✓ eyes 39% · ✗ light 0.62 (>= 0.80) · small source: 492x615"
+            "Checklist 5/7: ✓ 1 face · ✓ eyes 39% · ✗ halo 14 (<= 12) · ✗ light 0.62 (>= 0.80) · \
+             small source: 492x615"
         );
         assert!(line.chars().count() < 200);
+        let passing: Vec<Check> = checks.into_iter().filter(|c| c.name != "halo").collect();
+        assert!(chat_line(&passing, None).contains("✓ clean cut-out"));
     }
 }

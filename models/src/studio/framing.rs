@@ -9,6 +9,7 @@
 //! to keep the face clear of the rounded corners.
 
 use super::geometry::{Affine, Align, FaceGeometry};
+use super::person::{Border, PersonMask};
 use crate::generator::Framing;
 use crate::vision::Point;
 
@@ -53,11 +54,39 @@ pub const SQUARE_SIZE: (u32, u32) = (1024, 1024);
 /// Never enlarge the source more than this: past 2x nothing real is left to show.
 pub const MAX_UPSCALE: f32 = 2.0;
 
+/// The 4:5 master when the photo's top edge cuts the head: the crown is cropped by the frame
+/// (the cut stays outside the picture), so there is no hair band; the eyes may sit a little
+/// higher and the head reach further down, as in a photographer's tight crown crop.
+pub const MASTER_CROWN_BANDS: Bands = Bands {
+    hair_top: None,
+    eye_line: (0.24, 0.42),
+    chin: Some((0.58, 0.76)),
+    head: (0.46, 0.85),
+    centring: 0.03,
+};
+
+/// The 1:1 avatar with the crown cropped (see [`MASTER_CROWN_BANDS`]).
+pub const SQUARE_CROWN_BANDS: Bands = Bands {
+    hair_top: None,
+    eye_line: (0.22, 0.46),
+    chin: None,
+    head: (0.50, 0.90),
+    centring: 0.03,
+};
+
 /// The bands of a framing.
 pub fn bands(framing: Framing) -> Bands {
     match framing {
         Framing::Master => MASTER_BANDS,
         Framing::Square => SQUARE_BANDS,
+    }
+}
+
+/// The bands of a framing whose crown is cropped.
+pub fn crown_bands(framing: Framing) -> Bands {
+    match framing {
+        Framing::Master => MASTER_CROWN_BANDS,
+        Framing::Square => SQUARE_CROWN_BANDS,
     }
 }
 
@@ -80,6 +109,8 @@ pub struct Frame {
     pub scale: f32,
     /// Whether the source limited the size (the output is smaller than the target).
     pub source_limited: bool,
+    /// Whether the photo's top edge cuts the head, so the frame crops the crown.
+    pub crown_cropped: bool,
 }
 
 /// Fraction of the hair and chin bands' width kept as a margin on each side when aiming.
@@ -90,45 +121,156 @@ const SAFETY: f32 = 0.2;
 /// within the bands before it extends the canvas past the photo.
 const OUTSIDE_WEIGHT: f32 = 20.0;
 
-/// The source photo's rectangle, seen from aligned coordinates.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Source {
+/// Weight of a frame reaching past a border where the photo cuts the person: there the body
+/// (or the head) would end in a straight line in view, so no such frame is ever chosen while
+/// another exists.
+const FORBIDDEN_WEIGHT: f32 = 1.0e6;
+
+/// A border cuts the person where the mask along it is at least this much person.
+const CUT_LEVEL: f32 = 0.3;
+
+/// A frame may reach this far (source pixels) past a border that cuts the person: rounding.
+const FORBIDDEN_SLACK: f32 = 1.0;
+
+/// The most the face may move off the frame's centre to keep a frame inside the photo, as a
+/// fraction of the centring tolerance, and the steps searched on each side.
+const SHIFT: f32 = 0.8;
+const SHIFT_STEPS: i32 = 4;
+
+/// The source photo's rectangle, seen from aligned coordinates, and where its borders cut the
+/// subject.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
     /// Roll correction of the face.
     pub align: Align,
     /// Photo width.
     pub width: f32,
     /// Photo height.
     pub height: f32,
+    /// The subject's mask, if known: a frame never reaches past a border where it cuts the
+    /// person.
+    pub person: Option<&'a PersonMask>,
 }
 
-impl Source {
-    /// How far the corners of an aligned rectangle reach past the photo, summed, in pixels.
-    fn overshoot(&self, left: f32, top: f32, width: f32, height: f32) -> f32 {
-        [(0.0, 0.0), (width, 0.0), (0.0, height), (width, height)]
+/// How far a frame reaches past the photo: anywhere, and past borders that cut the person.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Overshoot {
+    /// Summed over the corners, in pixels.
+    any: f32,
+    /// The farthest reach past a border that cuts the person, in pixels.
+    forbidden: f32,
+}
+
+impl Source<'_> {
+    /// How far an aligned rectangle reaches past the photo.
+    fn overshoot(&self, left: f32, top: f32, width: f32, height: f32) -> Overshoot {
+        let corners = [(0.0, 0.0), (width, 0.0), (0.0, height), (width, height)]
+            .map(|(x, y)| self.align.to_source(Point::new(left + x, top + y)));
+        let any = corners
             .iter()
-            .map(|&(x, y)| {
-                let p = self.align.to_source(Point::new(left + x, top + y));
-                (-p.x).max(p.x - self.width).max(0.0) + (-p.y).max(p.y - self.height).max(0.0)
-            })
-            .sum()
+            .map(|p| (-p.x).max(p.x - self.width).max(0.0) + (-p.y).max(p.y - self.height).max(0.0))
+            .sum();
+        let Some(person) = self.person else {
+            return Overshoot { any, forbidden: 0.0 };
+        };
+        let (x0, x1) = corners
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), p| (a.min(p.x), b.max(p.x)));
+        let (y0, y1) = corners
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), p| (a.min(p.y), b.max(p.y)));
+        let (cx0, cx1) = (x0.max(0.0), x1.min(self.width));
+        let (cy0, cy1) = (y0.max(0.0), y1.min(self.height));
+        let reach = [
+            (Border::Top, -y0, cx0, cx1),
+            (Border::Bottom, y1 - self.height, cx0, cx1),
+            (Border::Left, -x0, cy0, cy1),
+            (Border::Right, x1 - self.width, cy0, cy1),
+        ];
+        let forbidden = reach
+            .into_iter()
+            .filter(|&(border, past, from, to)| past > 0.0 && person.cut_along(border, from, to) >= CUT_LEVEL)
+            .map(|(_, past, _, _)| past)
+            .fold(0.0, f32::max);
+        Overshoot { any, forbidden }
+    }
+
+    /// Whether the photo's top edge cuts the head whose top is at aligned `hair_top`.
+    fn crown_cut(&self, g: &FaceGeometry, hair_top: f32) -> bool {
+        let Some(person) = self.person else {
+            return false;
+        };
+        let top = self.align.to_source(Point::new(g.center_x, hair_top));
+        let (a, b) = (
+            self.align.to_source(Point::new(g.center_x - g.eye_distance, 0.0)),
+            self.align.to_source(Point::new(g.center_x + g.eye_distance, 0.0)),
+        );
+        top.y < 1.0 && person.cut_along(Border::Top, a.x.min(b.x), a.x.max(b.x)) >= CUT_LEVEL
     }
 }
 
+/// Why no frame could be planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// Every frame within the bands would show the person cut by the photo's border.
+    #[error("the photo is cropped too tightly for this framing")]
+    TooTight,
+}
+
 /// Plans `framing` for a face with the hair top at aligned y `hair_top` in a photo `source`.
-pub fn plan(g: &FaceGeometry, hair_top: f32, framing: Framing, source: &Source) -> Frame {
-    let bands = bands(framing);
+/// Where the photo's border cuts the person the frame stays inside it (a tighter frame, a
+/// larger head); past the other borders the backdrop extends the picture. A head cut by the
+/// top border gets a crown-cropped frame. No frame within the bands: [`PlanError::TooTight`].
+pub fn plan(g: &FaceGeometry, hair_top: f32, framing: Framing, source: &Source) -> Result<Frame, PlanError> {
+    let crown_cropped = source.crown_cut(g, hair_top);
+    let bands = if crown_cropped {
+        crown_bands(framing)
+    } else {
+        bands(framing)
+    };
     let above = (-hair_top).max(1.0);
     let below = g.chin.max(1.0);
     let aspect = match framing {
         Framing::Master => 0.8,
         Framing::Square => 1.0,
     };
-    let outside = |eye: f32, head: f32| {
+    let outside = |eye: f32, head: f32, shift: f32| {
         let height = (above + below) / head;
         let width = height * aspect;
-        source.overshoot(g.center_x - width / 2.0, -eye * height, width, height) / height
+        source.overshoot(
+            g.center_x - width / 2.0 + shift * width,
+            -eye * height,
+            width,
+            height,
+        )
     };
-    let (eye, head) = solve(&bands, above, below, outside);
+    // Where the frame would reach past a border, the face may move off the centre by up to
+    // most of the centring tolerance; centred is preferred.
+    let shifts: Vec<f32> = if source.person.is_some() {
+        let max = SHIFT * bands.centring;
+        (-SHIFT_STEPS..=SHIFT_STEPS)
+            .map(|k| max * k as f32 / SHIFT_STEPS as f32)
+            .collect()
+    } else {
+        vec![0.0]
+    };
+    let mut best = (0.0, 0.0, 0.0, f32::MAX);
+    for &shift in &shifts {
+        let (eye, head, cost) = solve(&bands, above, below, |eye, head| {
+            let o = outside(eye, head, shift);
+            let height = (above + below) / head;
+            OUTSIDE_WEIGHT * o.any / height
+                + FORBIDDEN_WEIGHT * (o.forbidden - FORBIDDEN_SLACK).max(0.0) / height
+                + 0.5 * (shift / bands.centring).powi(2)
+        });
+        if cost < best.3 {
+            best = (eye, head, shift, cost);
+        }
+    }
+    let (eye, head, shift, _) = best;
+    if outside(eye, head, shift).forbidden > FORBIDDEN_SLACK {
+        return Err(PlanError::TooTight);
+    }
     let height = (above + below) / head;
     let (target_w, target_h) = match framing {
         Framing::Master => MASTER_SIZE,
@@ -148,24 +290,25 @@ pub fn plan(g: &FaceGeometry, hair_top: f32, framing: Framing, source: &Source) 
     };
     let scale = height_px as f32 / height;
     let width = width_px as f32 / scale;
-    Frame {
+    Ok(Frame {
         framing,
-        left: g.center_x - width / 2.0,
+        left: g.center_x - width / 2.0 + shift * width,
         top: -eye * height,
         height,
         width_px,
         height_px,
         scale,
         source_limited: width_px < target_w,
-    }
+        crown_cropped,
+    })
 }
 
 /// The eye line and head fractions that best meet `bands` for a head reaching `above` the eye
 /// line and `below` it (source pixels). A small grid search: every candidate keeps the eye line
 /// and head size inside their bands; among them, the one leaving the hair and chin bands the
-/// least (heavily weighted), reaching least past the photo, and closest to every band's middle
-/// wins.
-fn solve(bands: &Bands, above: f32, below: f32, outside: impl Fn(f32, f32) -> f32) -> (f32, f32) {
+/// least (heavily weighted), with the least `penalty` (reaching past the photo), and closest to
+/// every band's middle wins.
+fn solve(bands: &Bands, above: f32, below: f32, penalty: impl Fn(f32, f32) -> f32) -> (f32, f32, f32) {
     const STEPS: usize = 48;
     let span = above + below;
     let lerp = |(a, b): (f32, f32), t: f32| a + (b - a) * t;
@@ -201,16 +344,25 @@ fn solve(bands: &Bands, above: f32, below: f32, outside: impl Fn(f32, f32) -> f3
                 + ((head - mid(bands.head)) / width(bands.head)).powi(2)
                 + miss(hair, bands.hair_top)
                 + miss(chin, bands.chin)
-                + OUTSIDE_WEIGHT * outside(eye, head);
+                + penalty(eye, head);
             if cost < best.2 {
                 best = (eye, head, cost);
             }
         }
     }
-    (best.0, best.1)
+    best
 }
 
 impl Frame {
+    /// The bands this frame was planned in.
+    pub fn bands(&self) -> Bands {
+        if self.crown_cropped {
+            crown_bands(self.framing)
+        } else {
+            bands(self.framing)
+        }
+    }
+
     /// Width in source pixels.
     pub fn width(&self) -> f32 {
         self.width_px as f32 / self.scale
@@ -250,7 +402,7 @@ mod tests {
     }
 
     /// A photo so large that no frame reaches past it.
-    fn roomy() -> Source {
+    fn roomy() -> Source<'static> {
         Source {
             align: Align {
                 origin: Point::new(5000.0, 5000.0),
@@ -259,6 +411,7 @@ mod tests {
             },
             width: 10_000.0,
             height: 10_000.0,
+            person: None,
         }
     }
 
@@ -282,7 +435,7 @@ mod tests {
     fn typical_heads_land_in_every_band() {
         for (hair, chin) in [(-87.0, 76.0), (-163.0, 145.0), (-70.0, 80.0), (-110.0, 70.0)] {
             for framing in [Framing::Master, Framing::Square] {
-                let frame = plan(&geometry(chin), hair, framing, &roomy());
+                let frame = plan(&geometry(chin), hair, framing, &roomy()).unwrap();
                 check(&frame, hair, chin);
             }
         }
@@ -290,13 +443,13 @@ mod tests {
 
     #[test]
     fn sizes_are_exact_and_never_upscaled_past_two() {
-        let small = plan(&geometry(76.0), -87.0, Framing::Master, &roomy());
+        let small = plan(&geometry(76.0), -87.0, Framing::Master, &roomy()).unwrap();
         assert_eq!(small.width_px * 5, small.height_px * 4);
         assert!(small.scale <= MAX_UPSCALE + 1e-4 && small.source_limited);
-        let big = plan(&geometry(76.0 * 8.0), -87.0 * 8.0, Framing::Master, &roomy());
+        let big = plan(&geometry(76.0 * 8.0), -87.0 * 8.0, Framing::Master, &roomy()).unwrap();
         assert_eq!((big.width_px, big.height_px), MASTER_SIZE);
         assert!(!big.source_limited);
-        let square = plan(&geometry(600.0), -700.0, Framing::Square, &roomy());
+        let square = plan(&geometry(600.0), -700.0, Framing::Square, &roomy()).unwrap();
         assert_eq!((square.width_px, square.height_px), SQUARE_SIZE);
     }
 
@@ -310,10 +463,11 @@ mod tests {
             },
             width: 500.0,
             height: 600.0,
+            person: None,
         };
         let (hair, chin) = (-163.0, 145.0);
-        let free = plan(&geometry(chin), hair, Framing::Square, &roomy());
-        let fitted = plan(&geometry(chin), hair, Framing::Square, &tight);
+        let free = plan(&geometry(chin), hair, Framing::Square, &roomy()).unwrap();
+        let fitted = plan(&geometry(chin), hair, Framing::Square, &tight).unwrap();
         check(&fitted, hair, chin);
         assert!(
             free.width() > 500.0 && fitted.width() <= 500.5,
@@ -323,6 +477,96 @@ mod tests {
         );
     }
 
+    /// A 600x800 photo whose person is a column under the head (x 150..450) from y = `top`
+    /// to `bottom` (network resolution 60x80), eyes at (300, `eyes`).
+    fn photo(top: usize, bottom: usize, eyes: f32) -> (PersonMask, Align) {
+        let values = (0..60 * 80)
+            .map(|i| {
+                let (x, y) = (i % 60, i / 60);
+                if (15..45).contains(&x) && (top..bottom).contains(&y) {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mask = crate::vision::Mask::from_vec(60, 80, values).unwrap();
+        let align = Align {
+            origin: Point::new(300.0, eyes),
+            cos: 1.0,
+            sin: 0.0,
+        };
+        (PersonMask::from_mask(&mask, 600, 800), align)
+    }
+
+    fn source<'a>(person: &'a PersonMask, align: Align) -> Source<'a> {
+        Source {
+            align,
+            width: 600.0,
+            height: 800.0,
+            person: Some(person),
+        }
+    }
+
+    #[test]
+    fn a_body_cut_by_the_photo_never_reaches_past_it() {
+        // Head from y 100, eyes at 260, chin at 400; the body is cut by the bottom edge 1.3
+        // head heights below the chin: the frame stays above the bottom and never reaches
+        // past the sides where the shoulders touch them.
+        let (hair, chin) = (-160.0, 140.0);
+        for framing in [Framing::Master, Framing::Square] {
+            let (person, align) = photo(10, 80, 260.0);
+            let frame = plan(&geometry(chin), hair, framing, &source(&person, align)).unwrap();
+            check(&frame, hair, chin);
+            let bottom = align.origin.y + frame.top + frame.height;
+            assert!(bottom <= 801.0, "{framing:?} bottom {bottom}");
+            assert!(!frame.crown_cropped);
+        }
+    }
+
+    #[test]
+    fn a_body_cut_at_the_neck_has_no_framing() {
+        let (hair, chin) = (-160.0, 140.0);
+        let (person, align) = photo(10, 80, 600.0);
+        let s = source(&person, align);
+        // The photo ends 40 px under the chin: no band allows so little body.
+        let tight = Source { height: 780.0, ..s };
+        let short = PersonMask::from_mask(
+            &crate::vision::Mask::from_vec(60, 78, vec![1.0; 60 * 78]).unwrap(),
+            600,
+            780,
+        );
+        let tight = Source {
+            person: Some(&short),
+            ..tight
+        };
+        assert_eq!(
+            plan(&geometry(chin), hair, Framing::Master, &tight),
+            Err(PlanError::TooTight)
+        );
+        // Where the bottom does not cut the person, the frame may reach past it.
+        let free = Source {
+            person: None,
+            ..tight
+        };
+        assert!(plan(&geometry(chin), hair, Framing::Master, &free).is_ok());
+    }
+
+    #[test]
+    fn a_head_cut_by_the_top_edge_is_crown_cropped_inside_the_photo() {
+        // The photo starts 100 px above the eyes; the head's top is estimated 160 px above.
+        let (hair, chin) = (-160.0, 140.0);
+        let (person, align) = photo(0, 80, 100.0);
+        let frame = plan(&geometry(chin), hair, Framing::Master, &source(&person, align)).unwrap();
+        assert!(frame.crown_cropped);
+        assert!(
+            align.origin.y + frame.top >= -1.0,
+            "frame top {}",
+            align.origin.y + frame.top
+        );
+        assert_eq!(frame.bands(), MASTER_CROWN_BANDS);
+    }
+
     #[test]
     fn the_map_puts_the_eyes_where_planned() {
         let align = Align {
@@ -330,7 +574,7 @@ mod tests {
             cos: 10f32.to_radians().cos(),
             sin: 10f32.to_radians().sin(),
         };
-        let frame = plan(&geometry(76.0), -87.0, Framing::Master, &roomy());
+        let frame = plan(&geometry(76.0), -87.0, Framing::Master, &roomy()).unwrap();
         let map = frame.to_source(&align);
         let eye_out = frame.to_output(&align, align.origin);
         let (x, y) = map.apply(eye_out.x - 0.5, eye_out.y - 0.5);

@@ -1,12 +1,15 @@
 //! One framed scene: the source warped into the output frame (roll corrected, scaled,
-//! extended past the photo's borders when it is too tight), the person's alpha matte, and the
-//! foreground with the old background's colour taken out of its edges.
+//! extended with backdrop past the photo's borders where they do not cut the person), the
+//! subject's alpha matte, and the foreground with the old background's colour taken out of its
+//! edges.
 //!
-//! The coarse network mask is warped into the frame and refined against the framed photo with
-//! the guided filter of `vision::guided`, so hair and shoulder edges follow the photo. Past the
-//! photo's borders the alpha is zero; where a border cuts through the body (a tight selfie) the
-//! body fades out toward the cut so it dissolves into the backdrop instead of ending in a
-//! straight line.
+//! The matte: the isolated person mask is warped onto a reduced grid of the frame, where a
+//! trimap (sure person, sure background, and an unknown band sized from the face, wider over
+//! the hair) fixes what the network is sure of; inside the band the guided filter estimates
+//! the alpha from the photo's colours, optionally solved further by closed-form matting
+//! ([`super::alpha`]); the grid matte is then brought to full resolution by the guided filter
+//! and the trimap's sure values imposed again. Past the photo's borders the alpha is zero;
+//! framing never lets a border that cuts the person into view (see [`super::framing`]).
 //!
 //! Edge colours: an edge pixel is a mix `I = a F + (1 - a) B` of the person's colour `F` and the
 //! old background `B`. With local means of the person (`F~`) and of the background (`B~`)
@@ -16,19 +19,44 @@
 use image::RgbImage;
 use rayon::prelude::*;
 
+use super::alpha::{self, BACKGROUND, FOREGROUND};
 use super::framing::Frame;
 use super::geometry::{Affine, Align, FaceGeometry, map_face};
 use super::intake::Subject;
 use super::measure::FaceFrame;
 use super::person::{Border, PersonMask};
-use super::resample::{Plane, block_sums, warp};
+use super::resample::{Plane, block_sums, resize, warp};
 use crate::vision::fit_long_side;
 use crate::vision::{Face, Mask, Point, guided};
 
-/// Length of the fade where a photo border cuts the body, in face heights.
-const FADE: f32 = 0.25;
-/// Side of the guided filter's input mask (it fits its coefficients at about this size).
+/// Long side of the grid the matte is solved on.
 const MATTE_SIDE: u32 = 512;
+/// Half-width of the trimap's unknown band below the eye line, in face heights.
+const BAND: f32 = 0.03;
+/// Half-width of the unknown band above the eye line (hair), in face heights.
+const HAIR_BAND: f32 = 0.06;
+/// Conjugate-gradient steps of closed-form matting.
+const ITERATIONS: usize = 40;
+
+/// How the alpha inside the trimap's unknown band is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Matting {
+    /// The guided filter's estimate alone.
+    #[default]
+    Guided,
+    /// Closed-form matting solved from the guided estimate.
+    ClosedForm,
+}
+
+impl Matting {
+    /// The other choice: what the pipeline tries when a matte check fails.
+    pub fn alternative(self) -> Matting {
+        match self {
+            Matting::Guided => Matting::ClosedForm,
+            Matting::ClosedForm => Matting::Guided,
+        }
+    }
+}
 /// Downscaling factor of the local colour means used for edge decontamination.
 const MEANS_FACTOR: usize = 4;
 
@@ -41,7 +69,7 @@ pub struct Scene {
     pub photo: RgbImage,
     /// The person's colours with the old background removed from the edges.
     pub foreground: RgbImage,
-    /// Person alpha, 0..1, at the output size (faded at cut borders, 0 past them).
+    /// Person alpha, 0..1, at the output size (0 past the photo's borders).
     pub alpha: Plane,
     /// The subject's face in output pixels.
     pub face: FaceFrame,
@@ -91,14 +119,28 @@ impl Canvas {
         person: &PersonMask,
         frames: &[Frame],
         epsilon: f32,
+        matting: Matting,
     ) -> Canvas {
         let frame = union(frames);
         let align = subject.align;
         let (w, h) = (frame.width_px, frame.height_px);
         let map = frame.to_source(&align);
         let photo = warp(image, &map, w, h);
-        let mut matte = refined_matte(&photo, person, &map, frame.scale, epsilon);
         let coverage = coverage(&map, person, w, h);
+        let face = Band {
+            eye_row: frame.to_output(&align, align.origin).y,
+            face_height: subject.geometry.face_height * frame.scale,
+        };
+        let mut matte = refined_matte(
+            &photo,
+            person,
+            &map,
+            frame.scale,
+            epsilon,
+            &coverage,
+            face,
+            matting,
+        );
         for (a, c) in matte.data.iter_mut().zip(&coverage) {
             *a *= c;
         }
@@ -112,7 +154,7 @@ impl Canvas {
     }
 
     /// The scene of `frame` (one of the frames the canvas was built for).
-    pub fn cut(&self, frame: Frame, subject: &Subject, person: &PersonMask) -> Scene {
+    pub fn cut(&self, frame: Frame, subject: &Subject) -> Scene {
         let c = &self.frame;
         let r = c.scale / frame.scale;
         let map = Affine {
@@ -126,18 +168,7 @@ impl Canvas {
         let (w, h) = (frame.width_px, frame.height_px);
         let (wu, hu) = (w as usize, h as usize);
         let align = subject.align;
-        let mut alpha = self.matte.warped(&map, wu, hu);
-        let exposed = exposed_borders(&frame, &align, person);
-        if !exposed.is_empty() {
-            let fade_length = FADE * subject.geometry.face_height;
-            fade(
-                &mut alpha,
-                &frame.to_source(&align),
-                person,
-                &exposed,
-                fade_length,
-            );
-        }
+        let alpha = self.matte.warped(&map, wu, hu);
         let eyes = frame.to_output(&align, align.origin);
         let face = FaceFrame {
             align: Align {
@@ -192,8 +223,25 @@ fn union(frames: &[Frame]) -> Frame {
     }
 }
 
-/// The network mask warped into the frame and refined against the framed photo.
-fn refined_matte(photo: &RgbImage, person: &PersonMask, map: &Affine, scale: f32, epsilon: f32) -> Plane {
+/// Where the unknown band is wide (over the hair, above the eye line), in canvas pixels.
+#[derive(Debug, Clone, Copy)]
+struct Band {
+    eye_row: f32,
+    face_height: f32,
+}
+
+/// The subject's alpha at the canvas size: see the module docs.
+#[allow(clippy::too_many_arguments)]
+fn refined_matte(
+    photo: &RgbImage,
+    person: &PersonMask,
+    map: &Affine,
+    scale: f32,
+    epsilon: f32,
+    coverage: &[f32],
+    face: Band,
+    matting: Matting,
+) -> Plane {
     let (w, h) = photo.dimensions();
     let (mw, mh) = if w.max(h) > MATTE_SIDE {
         fit_long_side(w, h, MATTE_SIDE)
@@ -202,7 +250,7 @@ fn refined_matte(photo: &RgbImage, person: &PersonMask, map: &Affine, scale: f32
     };
     let sx = w as f32 / mw as f32;
     let sy = h as f32 / mh as f32;
-    // Output pixel of a small-mask pixel centre: (i + 0.5) * s - 0.5.
+    // Output pixel of a small-grid pixel centre: (i + 0.5) * s - 0.5.
     let small_map = Affine {
         x0: map.x0 + (0.5 * sx - 0.5) * map.xu + (0.5 * sy - 0.5) * map.xv,
         y0: map.y0 + (0.5 * sx - 0.5) * map.yu + (0.5 * sy - 0.5) * map.yv,
@@ -211,16 +259,85 @@ fn refined_matte(photo: &RgbImage, person: &PersonMask, map: &Affine, scale: f32
         xv: map.xv * sy,
         yv: map.yv * sy,
     };
-    let coarse = person.warped(&small_map, mw as usize, mh as usize);
-    let coarse = Mask::from_vec(mw, mh, coarse.data).expect("sized by warped");
-    // About two network pixels, in output pixels.
-    let net_pixel = (person_footprint(person) * scale).max(1.0);
+    let (gw, gh) = (mw as usize, mh as usize);
+    let coarse = person.warped(&small_map, gw, gh);
+    let small = if (mw, mh) == (w, h) {
+        photo.clone()
+    } else {
+        resize(photo, mw, mh)
+    };
+    // About two network pixels, in grid pixels: the guided filter's window and the least
+    // unknown band (the network's edge can be that far off).
+    let net_pixel = (person_footprint(person) * scale / sx).max(1.0);
     let radius = ((2.0 * net_pixel).ceil() as u32).max(2);
-    let refined = guided::refine(photo, &coarse, radius, epsilon);
+    let coarse_mask = Mask::from_vec(mw, mh, coarse.data.clone()).expect("sized by warped");
+    let estimate = guided::refine(&small, &coarse_mask, radius, epsilon);
+    let mut estimate = Plane {
+        width: gw,
+        height: gh,
+        data: estimate.values().to_vec(),
+    };
+    let (eye_row, fh) = (face.eye_row / sy, face.face_height / sy);
+    let least = 2.0 * net_pixel;
+    let band = |_x: usize, y: usize| {
+        let width = if (y as f32) < eye_row { HAIR_BAND } else { BAND };
+        (width * fh).max(least)
+    };
+    let outside: Vec<bool> = (0..gh)
+        .flat_map(|y| (0..gw).map(move |x| (x, y)))
+        .map(|(x, y)| {
+            let (cx, cy) = (((x as f32 + 0.5) * sx) as usize, ((y as f32 + 0.5) * sy) as usize);
+            coverage[cy.min(h as usize - 1) * w as usize + cx.min(w as usize - 1)] < 0.5
+        })
+        .collect();
+    let trimap = alpha::trimap(&coarse, band, &outside);
+    alpha::clamp(&mut estimate, &trimap);
+    let grid = match matting {
+        Matting::Guided => estimate,
+        Matting::ClosedForm => alpha::closed_form(&small, &estimate, &trimap, ITERATIONS),
+    };
+    if (mw, mh) == (w, h) {
+        return grid;
+    }
+    // Up to the canvas: the guided filter takes the edges from the full-resolution photo;
+    // the trimap's sure cells stay sure.
+    let grid_mask = Mask::from_vec(mw, mh, grid.data).expect("grid size");
+    let full = guided::refine(
+        photo,
+        &grid_mask,
+        ((radius as f32 * sx).round() as u32).max(2),
+        epsilon,
+    );
+    let indicator = |state: u8| Plane {
+        width: gw,
+        height: gh,
+        data: trimap
+            .iter()
+            .map(|&t| if t == state { 1.0 } else { 0.0 })
+            .collect(),
+    };
+    let (sure_fg, sure_bg) = (
+        indicator(FOREGROUND).resized(w as usize, h as usize),
+        indicator(BACKGROUND).resized(w as usize, h as usize),
+    );
+    let data = full
+        .values()
+        .iter()
+        .zip(sure_fg.data.iter().zip(&sure_bg.data))
+        .map(|(&a, (&f, &b))| {
+            if f >= 0.999 {
+                1.0
+            } else if b >= 0.999 {
+                0.0
+            } else {
+                a
+            }
+        })
+        .collect();
     Plane {
         width: w as usize,
         height: h as usize,
-        data: refined.values().to_vec(),
+        data,
     }
 }
 
@@ -235,17 +352,6 @@ fn person_footprint(person: &PersonMask) -> f32 {
         yv: 1.0,
     });
     1.0 / unit.xu.min(unit.yv)
-}
-
-/// The photo borders the frame reaches past (only there can the body be cut in view).
-fn exposed_borders(frame: &Frame, align: &Align, person: &PersonMask) -> Vec<Border> {
-    let (w, h) = (frame.width(), frame.height);
-    let corners = [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)]
-        .map(|(x, y)| align.to_source(Point::new(frame.left + x, frame.top + y)));
-    Border::ALL
-        .into_iter()
-        .filter(|&b| corners.iter().any(|&c| person.distance(b, c) < -1.0))
-        .collect()
 }
 
 /// Per output pixel: how much of it lies inside the photo (anti-aliased over one pixel).
@@ -265,28 +371,6 @@ fn coverage(map: &Affine, person: &PersonMask, w: u32, h: u32) -> Vec<f32> {
         }
     });
     coverage
-}
-
-/// Fades `alpha` toward the `exposed` borders where they cut the person, over `length` source
-/// pixels (`map`: output pixel -> source index coordinates).
-fn fade(alpha: &mut Plane, map: &Affine, person: &PersonMask, exposed: &[Border], length: f32) {
-    let w = alpha.width;
-    alpha.data.par_chunks_mut(w).enumerate().for_each(|(v, line)| {
-        for (u, a) in line.iter_mut().enumerate() {
-            if *a <= 0.0 {
-                continue;
-            }
-            let (x, y) = map.apply(u as f32, v as f32);
-            let p = Point::new(x + 0.5, y + 0.5);
-            for &b in exposed {
-                let d = person.distance(b, p);
-                if d < length {
-                    let ramp = smoothstep(0.0, length, d);
-                    *a *= 1.0 - person.cut_at(b, p) * (1.0 - ramp);
-                }
-            }
-        }
-    });
 }
 
 /// Hermite ramp from 0 at `a` to 1 at `b`.

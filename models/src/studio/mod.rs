@@ -39,17 +39,21 @@
 //! # Ok::<(), headshot_models::studio::StudioError>(())
 //! ```
 
+pub mod alpha;
 pub mod backdrop;
 pub mod checklist;
 pub mod clean;
+pub mod defects;
 pub mod framing;
 pub mod geometry;
+pub mod hardcase;
 pub mod intake;
 pub mod lighting;
 pub mod matte;
 pub mod measure;
 pub mod output;
 pub mod person;
+pub mod region;
 pub mod resample;
 pub mod sheet;
 pub mod variant;
@@ -62,7 +66,7 @@ use image::{ImageFormat, RgbImage};
 pub use framing::Frame;
 pub use intake::Subject;
 pub use lighting::LightPlan;
-pub use matte::{Canvas, Scene};
+pub use matte::{Canvas, Matting, Scene};
 pub use output::OutputFormat;
 pub use person::PersonMask;
 pub use sheet::contact_sheet;
@@ -136,9 +140,31 @@ impl Studio {
         })
     }
 
-    /// Stage "segment": the person mask of the whole photo.
-    pub fn segment(&self, image: &RgbImage) -> Result<PersonMask, GenerateError> {
-        PersonMask::segment(&self.vision.segmenter, image).map_err(|e| GenerateError::Failed(e.to_string()))
+    /// Stage "segment": the mask of the subject's person over the whole photo (other people
+    /// and stray regions removed, see [`PersonMask::isolate`]).
+    pub fn segment(&self, image: &RgbImage, subject: &Subject) -> Result<PersonMask, GenerateError> {
+        let person = PersonMask::segment(&self.vision.segmenter, image)
+            .map_err(|e| GenerateError::Failed(e.to_string()))?;
+        Ok(person.isolate(&subject.face, &subject.faces[1..]))
+    }
+
+    /// Plans `framing` for the subject of `image`; a photo cropped too tightly for any
+    /// framing within the bands is refused with [`IntakeError::TooTight`].
+    pub fn plan(
+        &self,
+        image: &RgbImage,
+        subject: &Subject,
+        person: &PersonMask,
+        framing: Framing,
+    ) -> Result<Frame, IntakeError> {
+        let hair_top = person.hair_top(&subject.align, &subject.geometry);
+        let source = framing::Source {
+            align: subject.align,
+            width: image.width() as f32,
+            height: image.height() as f32,
+            person: Some(person),
+        };
+        framing::plan(&subject.geometry, hair_top, framing, &source).map_err(|_| IntakeError::TooTight)
     }
 
     /// Stage "frame": plans every framing, warps the photo into their union, cuts the
@@ -149,23 +175,27 @@ impl Studio {
         subject: &Subject,
         person: &PersonMask,
         framings: &[Framing],
-    ) -> Vec<Scene> {
-        let hair_top = person.hair_top(&subject.align, &subject.geometry);
-        let source = framing::Source {
-            align: subject.align,
-            width: image.width() as f32,
-            height: image.height() as f32,
-        };
-        let frames: Vec<Frame> = framings
+    ) -> Result<Vec<Scene>, GenerateError> {
+        self.scenes_with(image, subject, person, framings, Matting::default())
+    }
+
+    /// [`Studio::scenes`] with a chosen matting method.
+    pub fn scenes_with(
+        &self,
+        image: &RgbImage,
+        subject: &Subject,
+        person: &PersonMask,
+        framings: &[Framing],
+        matting: Matting,
+    ) -> Result<Vec<Scene>, GenerateError> {
+        let frames = framings
             .iter()
-            .map(|&f| framing::plan(&subject.geometry, hair_top, f, &source))
-            .collect();
+            .map(|&f| self.plan(image, subject, person, f))
+            .collect::<Result<Vec<Frame>, _>>()
+            .map_err(GenerateError::Intake)?;
         let epsilon = self.vision.segmenter.config().epsilon;
-        let canvas = Canvas::build(image, subject, person, &frames, epsilon);
-        frames
-            .into_iter()
-            .map(|f| canvas.cut(f, subject, person))
-            .collect()
+        let canvas = Canvas::build(image, subject, person, &frames, epsilon, matting);
+        Ok(frames.into_iter().map(|f| canvas.cut(f, subject)).collect())
     }
 
     /// Stages "light" and "backdrop" together: the finished picture of `scene` in `style`,
@@ -241,6 +271,12 @@ impl Generator for Studio {
             // Only a bug or exhausted memory gets here; the user is asked to send again.
             intake::InspectError::Vision(e) => IntakeError::Internal(format!("face detection failed: {e}")),
         })?;
+        // The master framing must exist (the person not cut too tightly) before any
+        // generator time is spent.
+        let person = self
+            .segment(&decoded.image, &subject)
+            .map_err(|e| IntakeError::Internal(e.to_string()))?;
+        self.plan(&decoded.image, &subject, &person, Framing::Master)?;
         Ok(IntakeReport {
             width: subject.width,
             height: subject.height,
@@ -294,12 +330,70 @@ impl Studio {
                 .map_err(|e| GenerateError::Intake(e.into()))
         })?;
         let subject = run.stage("detect", 1, 1, || self.inspect(&image))?;
-        let person = run.stage("segment", 1, 1, || self.segment(&image))?;
+        let person = run.stage("segment", 1, 1, || self.segment(&image, &subject))?;
         let framings = framings(request.crop);
         let scenes = run.stage("frame", 1, 1, || {
-            Ok(self.scenes(&image, &subject, &person, &framings))
+            self.scenes_with(&image, &subject, &person, &framings, Matting::default())
         })?;
+        let mut outputs = self.render_all(request, &subject, &scenes, &mut run, finish.as_deref_mut())?;
+        // A matte item failed: the other matting choice gets one try (the studio alone; a
+        // finishing stage repaints the edges anyway), and the outputs with fewer failed matte
+        // items are delivered.
+        let matte_failures = |outputs: &[Output]| {
+            outputs
+                .iter()
+                .flat_map(|o| &o.checks)
+                .filter(|c| !c.pass && defects::MATTE_ITEMS.contains(&c.name.as_str()))
+                .count()
+        };
+        let mut scenes = scenes;
+        if finish.is_none() && matte_failures(&outputs) > 0 {
+            let other = Matting::default().alternative();
+            let retry = run.stage("frame", 1, 1, || {
+                self.scenes_with(&image, &subject, &person, &framings, other)
+            })?;
+            let again = self.render_all(request, &subject, &retry, &mut run, None)?;
+            if matte_failures(&again) < matte_failures(&outputs) {
+                outputs = again;
+                scenes = retry;
+            }
+        }
         drop(image);
+        // Best variants first (fewest failed checks over its framings; ties in variant
+        // order), each variant's framings in the order asked for.
+        let mut failed: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+        for o in &outputs {
+            *failed.entry(o.variant).or_default() += o.checks.iter().filter(|c| !c.pass).count();
+        }
+        outputs.sort_by_key(|o| (failed[&o.variant], o.variant));
+        let summary = outputs
+            .iter()
+            .find(|o| o.framing == Framing::Master)
+            .or(outputs.first());
+        let note = scenes
+            .first()
+            .filter(|s| s.frame.source_limited)
+            .map(|s| format!("small source: {}x{}", s.width(), s.height()));
+        let checklist =
+            summary.map_or_else(String::new, |o| checklist::chat_line(&o.checks, note.as_deref()));
+        Ok(Generated {
+            outputs,
+            checklist,
+            engine: engine.into(),
+        })
+    }
+}
+
+impl Studio {
+    /// Every variant of every scene lit, composed, finished, checked and encoded.
+    fn render_all(
+        &self,
+        request: &Request,
+        subject: &Subject,
+        scenes: &[Scene],
+        run: &mut Run<'_>,
+        mut finish: Option<&mut Finish<'_>>,
+    ) -> Result<Vec<Output>, GenerateError> {
         let style = &request.style;
         let variants = request.first_variant.max(1)..request.first_variant.max(1) + request.variants.max(1);
         let total = variants.len() * scenes.len();
@@ -309,13 +403,13 @@ impl Studio {
                 (
                     v,
                     variation,
-                    LightPlan::estimate(&subject, style.lighting, &variation),
+                    LightPlan::estimate(subject, style.lighting, &variation),
                 )
             })
             .collect();
         let mut outputs = Vec::with_capacity(total);
         let mut k = 0;
-        for scene in &scenes {
+        for scene in scenes {
             let mut pictures = Vec::with_capacity(plans.len());
             for (variant, variation, plan) in &plans {
                 k += 1;
@@ -349,32 +443,9 @@ impl Studio {
                 outputs.push(self.output(request, scene, variant, bytes, checks));
             }
         }
-        // Best variants first (fewest failed checks over its framings; ties in variant
-        // order), each variant's framings in the order asked for.
-        let mut failed: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
-        for o in &outputs {
-            *failed.entry(o.variant).or_default() += o.checks.iter().filter(|c| !c.pass).count();
-        }
-        outputs.sort_by_key(|o| (failed[&o.variant], o.variant));
-        let summary = outputs
-            .iter()
-            .find(|o| o.framing == Framing::Master)
-            .or(outputs.first());
-        let note = scenes
-            .first()
-            .filter(|s| s.frame.source_limited)
-            .map(|s| format!("small source: {}x{}", s.width(), s.height()));
-        let checklist =
-            summary.map_or_else(String::new, |o| checklist::chat_line(&o.checks, note.as_deref()));
-        Ok(Generated {
-            outputs,
-            checklist,
-            engine: engine.into(),
-        })
+        Ok(outputs)
     }
-}
 
-impl Studio {
     fn output(
         &self,
         request: &Request,

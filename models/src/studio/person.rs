@@ -5,8 +5,9 @@
 use image::RgbImage;
 
 use super::geometry::{Affine, Align, FaceGeometry};
+use super::region::Region;
 use super::resample::{Plane, resize};
-use crate::vision::{Mask, Point, Segmenter, VisionError};
+use crate::vision::{Face, Mask, Point, Segmenter, VisionError};
 
 /// Side of the segmentation network's input and output.
 const NET: usize = 256;
@@ -18,6 +19,48 @@ const INSIDE: f32 = 0.5;
 const HAIR_RANGE: (f32, f32) = (1.2, 3.5);
 /// Top of the head when the mask cannot tell (the skull alone measures about 1.9).
 const HAIR_DEFAULT: f32 = 2.1;
+/// Holes in the subject's silhouette up to this many face-box areas are filled: the network
+/// was unsure there (dark hair, a saturated dress); larger ones are real background (between
+/// an arm and the body).
+const HOLE_FACES: f32 = 0.6;
+/// Soft mask values are kept this far outside the subject's region (in face-box heights),
+/// fading to nothing: the hair and shoulder edges the matting refines.
+const KEEP_BAND: f32 = 0.12;
+
+/// Half the width of the head (with hair) the mask is made convex over, in face-box widths.
+const HEAD_HALF_WIDTH: f32 = 1.3;
+/// Half the width of the subject's shoulders, in face-box widths: another person's body is
+/// never cut away within it.
+const SHOULDER_HALF_WIDTH: f32 = 1.7;
+
+/// Fills `region` above the eye row `eye_y` within `half` of column `cx` (grid cells) so
+/// each row and each column of the head is one run: a head with its hair or a hat has no bays
+/// (the network is unsure over dark hair and ornaments, and a bay there shows as a grey smear
+/// or a bite out of the crown).
+fn head_made_convex(region: &mut Region, cx: f32, half: f32, eye_y: f32) {
+    let (w, h) = (region.width, region.height);
+    let x0 = (cx - half).floor().max(0.0) as usize;
+    let x1 = ((cx + half).ceil().max(0.0) as usize).min(w);
+    let y1 = (eye_y.max(0.0) as usize).min(h);
+    if x0 >= x1 || y1 == 0 {
+        return;
+    }
+    for y in 0..y1 {
+        let row = &mut region.on[y * w..(y + 1) * w];
+        let first = (x0..x1).find(|&x| row[x]);
+        let last = (x0..x1).rev().find(|&x| row[x]);
+        if let (Some(a), Some(b)) = (first, last) {
+            row[a..=b].iter_mut().for_each(|v| *v = true);
+        }
+    }
+    for x in x0..x1 {
+        if let Some(top) = (0..y1).find(|&y| region.on[y * w + x]) {
+            for y in top..y1 {
+                region.on[y * w + x] = true;
+            }
+        }
+    }
+}
 
 /// Which side of the source photo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +106,10 @@ impl PersonMask {
             height: mask.height() as usize,
             data: mask.values().to_vec(),
         };
+        PersonMask::from_plane(plane, width, height)
+    }
+
+    fn from_plane(plane: Plane, width: u32, height: u32) -> PersonMask {
         let (pw, ph) = (plane.width, plane.height);
         let row = |y: usize| -> Vec<f32> { plane.data[y * pw..(y + 1) * pw].to_vec() };
         let col = |x: usize| -> Vec<f32> { (0..ph).map(|y| plane.data[y * pw + x]).collect() };
@@ -82,6 +129,121 @@ impl PersonMask {
             height,
             profiles,
         }
+    }
+
+    /// The mask of only the person `subject` belongs to: the confident region connected to
+    /// the face (its small holes filled and its head made convex, where the network was
+    /// unsure), the soft edge just around it, and nothing else: other people, and objects the
+    /// network took for a person, become background. Another face's head and the body below it
+    /// are cut away even where they touch the subject, except where the subject's own head and
+    /// shoulders are. When the network missed the face itself the mask is left as is.
+    pub fn isolate(&self, subject: &Face, others: &[Face]) -> PersonMask {
+        let (pw, ph) = (self.plane.width, self.plane.height);
+        let sx = pw as f32 / self.width as f32;
+        let sy = ph as f32 / self.height as f32;
+        let cell = |p: Point| -> Option<usize> {
+            let (x, y) = ((p.x * sx).floor(), (p.y * sy).floor());
+            (x >= 0.0 && y >= 0.0 && (x as usize) < pw && (y as usize) < ph)
+                .then(|| y as usize * pw + x as usize)
+        };
+        let l = subject.landmarks;
+        let eyes = Point::new(
+            (l.left_eye.x + l.right_eye.x) / 2.0,
+            (l.left_eye.y + l.right_eye.y) / 2.0,
+        );
+        let seeds: Vec<usize> = [
+            subject.bbox.center(),
+            l.nose,
+            eyes,
+            Point::new(
+                (l.mouth_left.x + l.mouth_right.x) / 2.0,
+                (l.mouth_left.y + l.mouth_right.y) / 2.0,
+            ),
+        ]
+        .into_iter()
+        .filter_map(cell)
+        .collect();
+        let values = self.without_others(subject, others);
+        let confident = Region::at_least(&values, pw, ph, INSIDE);
+        let mut kept = confident.keep_containing(&seeds);
+        if kept.count() == 0 {
+            return self.clone();
+        }
+        let face_cells = subject.bbox.area() * sx * sy;
+        kept = kept.holes_filled((HOLE_FACES * face_cells) as usize);
+        let centre = subject.bbox.center();
+        head_made_convex(
+            &mut kept,
+            centre.x * sx,
+            HEAD_HALF_WIDTH * subject.bbox.width * sx,
+            eyes.y * sy,
+        );
+        let band = (KEEP_BAND * subject.bbox.height * sy).max(2.0);
+        let distance = kept.distance_outside();
+        let data: Vec<f32> = values
+            .iter()
+            .zip(kept.on.iter().zip(&distance))
+            .zip(confident.on.iter())
+            .map(|((&v, (&on, &d)), &sure)| {
+                if on {
+                    if sure { v } else { 1.0 }
+                } else {
+                    v * (1.0 - d / band).clamp(0.0, 1.0)
+                }
+            })
+            .collect();
+        PersonMask::from_plane(
+            Plane {
+                width: pw,
+                height: ph,
+                data,
+            },
+            self.width,
+            self.height,
+        )
+    }
+
+    /// The mask values with every other face's head, and its body below it, cut away; never
+    /// within the subject's head or shoulders.
+    fn without_others(&self, subject: &Face, others: &[Face]) -> Vec<f32> {
+        let (pw, ph) = (self.plane.width, self.plane.height);
+        debug_assert_eq!(self.plane.data.len(), pw * ph);
+        let sx = pw as f32 / self.width as f32;
+        let sy = ph as f32 / self.height as f32;
+        let mut data = self.plane.data.clone();
+        let centre = subject.bbox.center();
+        let (fw, fh) = (subject.bbox.width, subject.bbox.height);
+        let protected = |x: f32, y: f32| {
+            let (dx, dy) = ((x - centre.x) / fw, (y - centre.y) / fh);
+            let head = dx * dx + dy * dy < 0.8;
+            let shoulders = dy > 0.3 && dx.abs() < SHOULDER_HALF_WIDTH;
+            head || shoulders
+        };
+        for other in others {
+            let b = other.bbox;
+            let c = b.center();
+            for (i, v) in data.iter_mut().enumerate() {
+                if *v == 0.0 {
+                    continue;
+                }
+                let (x, y) = (((i % pw) as f32 + 0.5) / sx, ((i / pw) as f32 + 0.5) / sy);
+                if protected(x, y) {
+                    continue;
+                }
+                let (dx, dy) = ((x - c.x) / b.width, (y - c.y) / b.height);
+                let head = dx * dx + dy * dy < 1.0 || (dy < 0.0 && dx.abs() < 0.9 && dy > -1.2);
+                let body = y > c.y && dx.abs() < 2.0 && (x - c.x).abs() < (x - centre.x).abs();
+                if head || body {
+                    *v = 0.0;
+                }
+            }
+        }
+        data
+    }
+
+    /// The mask's own plane (network resolution, stretched over the photo).
+    pub fn plane(&self) -> &Plane {
+        &self.plane
     }
 
     /// The mask value at a source point.
@@ -154,6 +316,26 @@ impl PersonMask {
         };
         let i = ((t * profile.len() as f32) as isize).clamp(0, profile.len() as isize - 1) as usize;
         profile[i].clamp(0.0, 1.0)
+    }
+
+    /// The most of the person the border cuts between source coordinates `from` and `to` along
+    /// it (x for the top and bottom, y for the sides), 0..1; 0 for an empty range.
+    pub fn cut_along(&self, border: Border, from: f32, to: f32) -> f32 {
+        let (profile, length) = match border {
+            Border::Top => (&self.profiles[0], self.width),
+            Border::Bottom => (&self.profiles[1], self.width),
+            Border::Left => (&self.profiles[2], self.height),
+            Border::Right => (&self.profiles[3], self.height),
+        };
+        if to <= from {
+            return 0.0;
+        }
+        let n = profile.len();
+        let index = |v: f32| ((v / length as f32 * n as f32).floor().max(0.0) as usize).min(n - 1);
+        profile[index(from)..=index(to)]
+            .iter()
+            .fold(0f32, |m, &v| m.max(v))
+            .clamp(0.0, 1.0)
     }
 
     /// Distance from `p` to a border, in source pixels (negative outside the photo).
