@@ -27,7 +27,7 @@ use crate::vision::fit_long_side;
 use crate::vision::guided::box_mean;
 
 /// Long side of the measuring grid.
-const GRID: u32 = 384;
+const GRID: u32 = 256;
 /// Width of the silhouette's soft edge, in face heights: alpha this close to the silhouette
 /// is edge, not stray, and the interior starts this deep inside it.
 const EDGE: f32 = 0.1;

@@ -324,14 +324,15 @@ fn solve(bands: &Bands, above: f32, below: f32, penalty: impl Fn(f32, f32) -> f3
         }
         None => 0.0,
     };
-    // The eye line and head size are searched a little inside their bands too: the hair top is
-    // measured again on the output, and an independent detection places the eyes a pixel or
-    // two differently.
-    let inner = |(a, b): (f32, f32), m: f32| (a + m * (b - a), b - m * (b - a));
-    let (eye_band, head_band) = (
-        inner(bands.eye_line, SAFETY / 2.0),
-        inner(bands.head, SAFETY / 2.0),
-    );
+    // The eye line and head size are kept a little inside their bands too unless only their
+    // margins fit the photo: the hair top is measured again on the output, and an independent
+    // detection places the eyes a pixel or two differently.
+    let margin = |v: f32, (a, b): (f32, f32)| {
+        let m = SAFETY / 2.0 * (b - a);
+        let outside = ((a + m) - v).max(v - (b - m)).max(0.0) / (b - a);
+        1000.0 * outside * outside
+    };
+    let (eye_band, head_band) = (bands.eye_line, bands.head);
     let mut best = (mid(bands.eye_line), mid(bands.head), f32::MAX);
     for i in 0..=STEPS {
         let eye = lerp(eye_band, i as f32 / STEPS as f32);
@@ -342,6 +343,8 @@ fn solve(bands: &Bands, above: f32, below: f32, penalty: impl Fn(f32, f32) -> f3
             let width = |(a, b): (f32, f32)| b - a;
             let cost = ((eye - mid(bands.eye_line)) / width(bands.eye_line)).powi(2)
                 + ((head - mid(bands.head)) / width(bands.head)).powi(2)
+                + margin(eye, bands.eye_line)
+                + margin(head, bands.head)
                 + miss(hair, bands.hair_top)
                 + miss(chin, bands.chin)
                 + penalty(eye, head);

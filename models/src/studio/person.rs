@@ -34,7 +34,8 @@ const HEAD_HALF_WIDTH: f32 = 1.3;
 const SHOULDER_HALF_WIDTH: f32 = 1.7;
 
 /// Fills `region` above the eye row `eye_y` within `half` of column `cx` (grid cells) so
-/// each row and each column of the head is one run: a head with its hair or a hat has no bays
+/// each row and each column of the head is one run (only between cells already on: nothing
+/// grows outward): a head with its hair or a hat has no bays
 /// (the network is unsure over dark hair and ornaments, and a bay there shows as a grey smear
 /// or a bite out of the crown).
 fn head_made_convex(region: &mut Region, cx: f32, half: f32, eye_y: f32) {
@@ -54,8 +55,10 @@ fn head_made_convex(region: &mut Region, cx: f32, half: f32, eye_y: f32) {
         }
     }
     for x in x0..x1 {
-        if let Some(top) = (0..y1).find(|&y| region.on[y * w + x]) {
-            for y in top..y1 {
+        let top = (0..y1).find(|&y| region.on[y * w + x]);
+        let bottom = (0..y1).rev().find(|&y| region.on[y * w + x]);
+        if let (Some(a), Some(b)) = (top, bottom) {
+            for y in a..=b {
                 region.on[y * w + x] = true;
             }
         }
