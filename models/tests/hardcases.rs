@@ -152,9 +152,9 @@ fn a_crown_cut_by_the_photo_is_cropped_inside_the_frame() {
 #[test]
 fn the_matte_is_closer_to_the_truth_than_before() {
     // Before: the network's whole-photo mask refined by the guided filter, as the pipeline
-    // did before it isolated the subject and solved a trimap. Summed over the background
-    // cases the error falls by at least a fifth, with another person behind the subject it
-    // halves, and no case gets more than a little worse.
+    // did before it isolated the subject and solved a trimap. Every background case gets
+    // closer to the truth, with another person behind the subject by at least 30%, and the sum
+    // by at least 30%.
     let (mut before_sum, mut after_sum) = (0.0, 0.0);
     let mut lines = Vec::new();
     for (label, case) in cases().iter().filter(|(_, c)| c.kind == Kind::Background) {
@@ -170,10 +170,10 @@ fn the_matte_is_closer_to_the_truth_than_before() {
         if label.ends_with("second person") {
             assert!(after.sad < 0.7 * before.sad, "{}", lines.join("\n"));
         } else {
-            assert!(after.sad < 1.3 * before.sad, "{}", lines.join("\n"));
+            assert!(after.sad < before.sad, "{}", lines.join("\n"));
         }
     }
-    assert!(after_sum < 0.8 * before_sum, "{}", lines.join("\n"));
+    assert!(after_sum < 0.7 * before_sum, "{}", lines.join("\n"));
     eprintln!("{}", lines.join("\n"));
 }
 
@@ -204,7 +204,11 @@ fn the_checklist_sees_a_halo_a_ghost_and_a_faded_torso() {
     for c in &clean {
         assert!(c.pass, "{label}: {c:?}");
     }
-    let dirty = defects::measure(&scene, &over(&scene.photo, &scene.alpha), true);
+    // The raw photo under a matte that reaches a little past the person: a rim of the old
+    // dark background around the head.
+    let mut wide = scene.clone();
+    wide.alpha.box_blur((w / 100).max(2) as usize, 2);
+    let dirty = defects::measure(&wide, &over(&wide.photo, &wide.alpha), true);
     let halo = item(&dirty, "halo");
     assert!(
         !halo.pass,

@@ -35,6 +35,9 @@ const MATTE_SIDE: u32 = 512;
 const BAND: f32 = 0.03;
 /// Half-width of the unknown band above the eye line (hair), in face heights.
 const HAIR_BAND: f32 = 0.06;
+/// The contrast curve on the band's alpha (values below the first are background, above
+/// the second person).
+const CONTRAST: (f32, f32) = (0.1, 0.9);
 /// Conjugate-gradient steps of closed-form matting.
 const ITERATIONS: usize = 40;
 
@@ -292,10 +295,17 @@ fn refined_matte(
         .collect();
     let trimap = alpha::trimap(&coarse, band, &outside);
     alpha::clamp(&mut estimate, &trimap);
-    let grid = match matting {
+    let mut grid = match matting {
         Matting::Guided => estimate,
         Matting::ClosedForm => alpha::closed_form(&small, &estimate, &trimap, ITERATIONS),
     };
+    // Where the photo's colours barely separate person and background (a dark hat on a dark
+    // flag, a white cap band on a white wall) both methods settle between 0 and 1 over a wide
+    // ramp: a washed-out crown and a grey streak. A contrast curve in the band pushes such
+    // ambiguous values to the side they lean to; a real soft edge stays a ramp.
+    for a in grid.data.iter_mut() {
+        *a = smoothstep(CONTRAST.0, CONTRAST.1, *a);
+    }
     if (mw, mh) == (w, h) {
         return grid;
     }
