@@ -32,6 +32,9 @@ const HEAD_HALF_WIDTH: f32 = 1.3;
 /// Half the width of the subject's shoulders, in face-box widths: another person's body is
 /// never cut away within it.
 const SHOULDER_HALF_WIDTH: f32 = 1.7;
+/// How far the protected shoulder line drops per face-box width away from the neck, in
+/// face-box heights.
+const SHOULDER_SLOPE: f32 = 0.6;
 
 /// Fills `region` above the eye row `eye_y` within `half` of column `cx` (grid cells) so
 /// each row and each column of the head is one run (only between cells already on: nothing
@@ -219,7 +222,9 @@ impl PersonMask {
         let protected = |x: f32, y: f32| {
             let (dx, dy) = ((x - centre.x) / fw, (y - centre.y) / fh);
             let head = dx * dx + dy * dy < 0.8;
-            let shoulders = dy > 0.3 && dx.abs() < SHOULDER_HALF_WIDTH;
+            // The shoulders slope down from the neck (trapezius): farther out, only lower.
+            let shoulders =
+                dx.abs() < SHOULDER_HALF_WIDTH && dy > 0.3 + SHOULDER_SLOPE * (dx.abs() - 0.5).max(0.0);
             head || shoulders
         };
         for other in others {
