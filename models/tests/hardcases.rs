@@ -113,15 +113,7 @@ fn every_hard_case_passes_the_matte_items_or_is_refused_with_advice() {
             }
         }
     }
-    // A second person touching the subject's shoulder is the one case a person mask cannot
-    // always separate (see the README): there the checklist may flag the residue. Every other
-    // case passes every matte item.
-    let unexpected: Vec<_> = failures
-        .iter()
-        .filter(|f| !f.0.ends_with("second person"))
-        .collect();
-    assert!(unexpected.is_empty(), "{failures:#?}");
-    assert!(failures.len() <= 2, "{failures:#?}");
+    assert!(failures.is_empty(), "{failures:#?}");
     // Cut at the chin or the neck: no headshot without inventing a body. Mid-chest and the
     // crown crop are framed.
     for photo in PHOTOS {

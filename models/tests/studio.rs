@@ -467,3 +467,49 @@ fn a_contact_sheet_holds_every_output() {
     assert_eq!(sheet.width(), 8 + 5 * (120 + 8));
     assert!(sheet.height() > 5 * 150);
 }
+
+#[test]
+fn a_framing_the_photo_is_too_narrow_for_is_skipped_and_said() {
+    // Crop the astronaut narrower and narrower around her face: the square (wider than the
+    // 4:5 for the same head) runs out of photo first. Then the master alone is delivered and
+    // the chat line says why; narrower still, the selfie is refused.
+    let astronaut = decoded(&fixture_bytes("astronaut.png"));
+    let face = only_face(&astronaut, "astronaut");
+    let cx = face.bbox.center().x;
+    let catalog = Catalog::builtin();
+    let style = catalog.default_style();
+    let mut seen = Vec::new();
+    for width in (150..=400).rev().step_by(10) {
+        let left = (cx - width as f32 / 2.0).max(0.0) as u32;
+        let narrow = imageops::crop_imm(&astronaut, left, 0, width, 512).to_image();
+        let outcome = match generate(
+            studio(),
+            &request(encode_png(&narrow), "narrow", style, Crop::Both),
+        ) {
+            Ok(g) => {
+                let framings: Vec<Framing> = g.outputs.iter().map(|o| o.framing).collect();
+                if framings == [Framing::Master] {
+                    assert!(
+                        g.checklist.contains("no square: photo too tight"),
+                        "{}",
+                        g.checklist
+                    );
+                    for o in &g.outputs {
+                        assert!(o.checks.iter().all(|c| c.pass), "{width}: {:?}", o.checks);
+                    }
+                    "master"
+                } else {
+                    assert_eq!(framings, [Framing::Master, Framing::Square], "{width}");
+                    "both"
+                }
+            }
+            Err(GenerateError::Intake(headshot_models::IntakeError::TooTight)) => "refused",
+            Err(e) => panic!("{width}: {e}"),
+        };
+        seen.push(outcome);
+    }
+    // Wide crops give both, then the master alone, then a refusal, in that order.
+    let mut order = seen.clone();
+    order.dedup();
+    assert_eq!(order, ["both", "master", "refused"], "{seen:?}");
+}

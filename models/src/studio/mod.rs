@@ -331,7 +331,14 @@ impl Studio {
         })?;
         let subject = run.stage("detect", 1, 1, || self.inspect(&image))?;
         let person = run.stage("segment", 1, 1, || self.segment(&image, &subject))?;
-        let framings = framings(request.crop);
+        // A framing the photo is too tight for is skipped (and said) when another one fits;
+        // when none fits the selfie is refused.
+        let (framings, skipped): (Vec<Framing>, Vec<Framing>) = framings(request.crop)
+            .into_iter()
+            .partition(|&f| self.plan(&image, &subject, &person, f).is_ok());
+        if framings.is_empty() {
+            return Err(GenerateError::Intake(IntakeError::TooTight));
+        }
         let scenes = run.stage("frame", 1, 1, || {
             self.scenes_with(&image, &subject, &person, &framings, Matting::default())
         })?;
@@ -370,10 +377,17 @@ impl Studio {
             .iter()
             .find(|o| o.framing == Framing::Master)
             .or(outputs.first());
-        let note = scenes
+        let mut notes: Vec<String> = scenes
             .first()
             .filter(|s| s.frame.source_limited)
-            .map(|s| format!("small source: {}x{}", s.width(), s.height()));
+            .map(|s| format!("small source: {}x{}", s.width(), s.height()))
+            .into_iter()
+            .collect();
+        notes.extend(skipped.iter().map(|f| match f {
+            Framing::Master => "no 4:5: photo too tight".to_string(),
+            Framing::Square => "no square: photo too tight".to_string(),
+        }));
+        let note = (!notes.is_empty()).then(|| notes.join(" · "));
         let checklist =
             summary.map_or_else(String::new, |o| checklist::chat_line(&o.checks, note.as_deref()));
         Ok(Generated {
