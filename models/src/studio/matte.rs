@@ -309,8 +309,13 @@ fn refined_matte(
     if (mw, mh) == (w, h) {
         return grid;
     }
-    // Up to the canvas: the guided filter takes the edges from the full-resolution photo;
+    // Up to the canvas. When the grid already has a pixel per source pixel or more (the
+    // canvas enlarges the photo) the canvas holds no detail the grid lacks: a smooth resize
+    // is all. Otherwise the guided filter takes the edges from the full-resolution photo, and
     // the trimap's sure cells stay sure.
+    if scale / sx >= 1.0 {
+        return grid.resized(w as usize, h as usize);
+    }
     let grid_mask = Mask::from_vec(mw, mh, grid.data).expect("grid size");
     let full = guided::refine(
         photo,
