@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use headshot::control::{self, Request};
-use headshot::{Config, Store};
+use headshot::{Config, Store, StoreError};
 
 use crate::cli::DataCommand;
 
@@ -25,7 +25,20 @@ pub async fn run(config: &Config, command: DataCommand) -> anyhow::Result<ExitCo
                     config.data_dir.display()
                 );
             }
-            let store = open(config)?;
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+            // A damaged store cannot be opened to be overwritten: it is moved aside (kept, in
+            // case something in it is wanted) and the backup goes into a new one.
+            let store = match Store::open(&config.data_dir) {
+                Err(StoreError::Damaged { .. }) => {
+                    let aside = set_aside(&config.data_dir)?;
+                    eprintln!("the damaged store was moved to {}", aside.display());
+                    open(config)?
+                }
+                opened => {
+                    opened.with_context(|| format!("opening the store in {}", config.data_dir.display()))?
+                }
+            };
             let records = store
                 .restore(&path)
                 .with_context(|| format!("restoring {}", path.display()))?;
@@ -56,6 +69,20 @@ fn open(config: &Config) -> anyhow::Result<Store> {
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     Store::open(&config.data_dir)
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))
+}
+
+/// Renames the data directory to a free `<name>.damaged-N` beside it.
+fn set_aside(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".into());
+    let aside = (1..)
+        .map(|n| dir.with_file_name(format!("{name}.damaged-{n}")))
+        .find(|p| !p.exists())
+        .expect("some name is free");
+    std::fs::rename(dir, &aside).with_context(|| format!("cannot move {} aside", dir.display()))?;
+    Ok(aside)
 }
 
 fn absolute(path: std::path::PathBuf) -> anyhow::Result<std::path::PathBuf> {

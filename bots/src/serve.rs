@@ -37,12 +37,16 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    let store = Store::open(&config.data_dir).with_context(|| {
-        format!(
-            "cannot open the store in {} (is another headshot using it?)",
-            config.data_dir.display()
-        )
-    })?;
+    let store = match Store::open(&config.data_dir) {
+        // The error names the directory and how to restore it.
+        Err(e @ headshot::StoreError::Damaged { .. }) => return Err(e.into()),
+        opened => opened.with_context(|| {
+            format!(
+                "cannot open the store in {} (is another headshot using it?)",
+                config.data_dir.display()
+            )
+        })?,
+    };
     let service = Service::new(
         config.clone(),
         catalog,

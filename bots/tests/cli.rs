@@ -88,6 +88,52 @@ fn config_check_refuses_a_public_web_chat_without_a_token() {
 }
 
 #[test]
+fn a_damaged_store_names_the_restore_command_and_restore_repairs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(headshot(dir.path(), &["data", "stats"]).status.success());
+    assert!(
+        headshot(dir.path(), &["data", "backup", "b.bin"])
+            .status
+            .success()
+    );
+    let db = dir.path().join("data").join("db");
+    let length = std::fs::metadata(&db).unwrap().len() as usize;
+    // Noise over the whole log, and a log cut short.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<u8> = (0..length)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    for (n, what) in ["noise", "truncated"].into_iter().enumerate() {
+        if what == "noise" {
+            std::fs::write(&db, &noise).unwrap();
+        } else {
+            let bytes = std::fs::read(&db).unwrap();
+            std::fs::write(&db, &bytes[..bytes.len().min(100)]).unwrap();
+        }
+        let stats = headshot(dir.path(), &["data", "stats"]);
+        let err = String::from_utf8_lossy(&stats.stderr);
+        assert!(!stats.status.success(), "{what}: {err}");
+        assert!(err.contains("headshot data restore"), "{what}: {err}");
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        // Restore moves the damaged store aside and fills a new one from the backup.
+        let restored = headshot(dir.path(), &["data", "restore", "b.bin"]);
+        let err = String::from_utf8_lossy(&restored.stderr);
+        assert!(restored.status.success(), "{what}: {err}");
+        assert!(err.contains(&format!("data.damaged-{}", n + 1)), "{what}: {err}");
+        assert!(dir.path().join(format!("data.damaged-{}", n + 1)).is_dir());
+        assert!(
+            headshot(dir.path(), &["data", "stats"]).status.success(),
+            "{what}"
+        );
+    }
+}
+
+#[test]
 fn data_stats_backup_and_restore_work_on_a_stopped_store() {
     let dir = tempfile::tempdir().unwrap();
     let stats = headshot(dir.path(), &["data", "stats"]);

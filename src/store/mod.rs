@@ -67,6 +67,18 @@ pub enum StoreError {
     /// The backup file is not one of ours.
     #[error("backup file: not a headshot backup or damaged")]
     BadBackup,
+    /// The store's own files are damaged (sled found them corrupt, or failed reading them).
+    #[error(
+        "store: the data in {dir} is damaged ({detail}); stop headshot and restore your latest backup \
+         with `headshot data restore BACKUP` (backups are made by `headshot data backup`), or move the \
+         directory aside to start with an empty store"
+    )]
+    Damaged {
+        /// The data directory.
+        dir: String,
+        /// What sled said.
+        detail: String,
+    },
 }
 
 /// A handle to the store; cheap to clone.
@@ -108,9 +120,40 @@ type TxResult<T> = Result<T, TransactionError<StoreError>>;
 
 impl Store {
     /// Opens (or creates) the store in `dir`, migrating older schemas forward.
+    /// Damaged files give [`StoreError::Damaged`], never a panic: sled 0.34 panics on some
+    /// damage it finds while recovering, so the opening runs under `catch_unwind` with the panic
+    /// message kept for the error instead of printed.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(dir).flush_every_ms(None).open()?;
-        Store::from_db(db)
+        let damaged = |detail: String| StoreError::Damaged {
+            dir: dir.display().to_string(),
+            detail,
+        };
+        let previous_hook = std::panic::take_hook();
+        let message = Arc::new(std::sync::Mutex::new(String::new()));
+        let kept = message.clone();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Ok(mut m) = kept.lock() {
+                *m = info.to_string();
+            }
+        }));
+        let opened = std::panic::catch_unwind(|| {
+            let db = sled::Config::new().path(dir).flush_every_ms(None).open()?;
+            Store::from_db(db)
+        });
+        std::panic::set_hook(previous_hook);
+        match opened {
+            Ok(Err(StoreError::Sled(sled::Error::Corruption { .. }))) => {
+                Err(damaged("sled found corrupt data".into()))
+            }
+            Ok(Err(StoreError::Sled(sled::Error::ReportableBug(m)))) => Err(damaged(m)),
+            Ok(Err(StoreError::Sled(sled::Error::Unsupported(m)))) => Err(damaged(m)),
+            Ok(Err(StoreError::Corrupt(m))) => Err(damaged(m)),
+            Ok(result) => result,
+            Err(_) => {
+                let m = message.lock().map(|m| m.clone()).unwrap_or_default();
+                Err(damaged(format!("reading it failed: {m}")))
+            }
+        }
     }
 
     /// A store in a temporary directory removed on drop (tests and benches).
