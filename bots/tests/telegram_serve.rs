@@ -147,3 +147,72 @@ async fn telegram_restart_after_kill_9_delivers_the_result_once() {
         .count();
     assert_eq!(albums, 1, "one selfie, one album");
 }
+
+/// The whole flow at trace level (every crate's logging on): the bot token, the web chat's
+/// access token and the admin token never appear in what the process writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_never_reach_the_logs_even_at_trace_level() {
+    let fake = Fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("headshot.toml"), "require_consent = false\n").unwrap();
+    let log = std::fs::File::create(dir.path().join("log.txt")).unwrap();
+    let (web_token, admin_token) = ("web-secret-8f3a91c2", "admin-secret-47be0d19");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_headshot"))
+        .args(["--config", "headshot.toml", "-vv", "serve"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "trace")
+        .env("TELEGRAM_BOT_TOKEN", &fake.token)
+        .env("HEADSHOT_TELEGRAM_API_URL", &fake.url)
+        .env("HEADSHOT_WEB_BIND", format!("127.0.0.1:{port}"))
+        .env("HEADSHOT_WEB_TOKEN", web_token)
+        .env("HEADSHOT_ADMIN_TOKEN", admin_token)
+        .env("HEADSHOT_DATA_DIR", dir.path().join("data"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let me = fake.private(7);
+    let astronaut = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/tests/fixtures/astronaut.png"
+    ))
+    .unwrap();
+    fake.photo(&me, astronaut, None, None);
+    let waited = tokio::time::timeout(
+        Duration::from_secs(90),
+        fake.wait("the headshot album", |f| !f.sent("sendmediagroup", 7).is_empty()),
+    )
+    .await;
+    // The operator page and the chat, with right and wrong tokens.
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    for auth in [admin_token, "wrong"] {
+        let _ = client
+            .get(format!("{base}/admin/api/state"))
+            .bearer_auth(auth)
+            .send()
+            .await;
+    }
+    let _ = client.get(format!("{base}/?access={web_token}")).send().await;
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    child.wait().unwrap();
+    assert!(waited.is_ok(), "no album");
+    let written = std::fs::read_to_string(dir.path().join("log.txt")).unwrap();
+    assert!(written.contains("TRACE"), "trace logging was not on");
+    for secret in [fake.token.as_str(), web_token, admin_token] {
+        let encoded = secret.replace(':', "%3A");
+        assert!(
+            !written.contains(secret) && !written.contains(&encoded),
+            "{secret} is in the output ({} bytes)",
+            written.len()
+        );
+    }
+}
