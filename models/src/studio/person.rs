@@ -314,18 +314,6 @@ impl PersonMask {
         p.x >= 0.0 && p.y >= 0.0 && p.x <= self.width as f32 && p.y <= self.height as f32
     }
 
-    /// How much of the person the border cuts at the source point nearest `p` on it (0..1).
-    pub fn cut_at(&self, border: Border, p: Point) -> f32 {
-        let (profile, t) = match border {
-            Border::Top => (&self.profiles[0], p.x / self.width as f32),
-            Border::Bottom => (&self.profiles[1], p.x / self.width as f32),
-            Border::Left => (&self.profiles[2], p.y / self.height as f32),
-            Border::Right => (&self.profiles[3], p.y / self.height as f32),
-        };
-        let i = ((t * profile.len() as f32) as isize).clamp(0, profile.len() as isize - 1) as usize;
-        profile[i].clamp(0.0, 1.0)
-    }
-
     /// The most of the person the border cuts between source coordinates `from` and `to` along
     /// it (x for the top and bottom, y for the sides), 0..1; 0 for an empty range.
     pub fn cut_along(&self, border: Border, from: f32, to: f32) -> f32 {
@@ -412,9 +400,10 @@ mod tests {
     #[test]
     fn the_bottom_border_cuts_the_body_and_the_top_does_not() {
         let m = column(20);
-        assert!(m.cut_at(Border::Bottom, Point::new(50.0, 100.0)) > 0.9);
-        assert!(m.cut_at(Border::Bottom, Point::new(5.0, 100.0)) < 0.1);
-        assert!(m.cut_at(Border::Top, Point::new(50.0, 0.0)) < 0.1);
+        assert!(m.cut_along(Border::Bottom, 45.0, 55.0) > 0.9);
+        assert!(m.cut_along(Border::Bottom, 0.0, 10.0) < 0.1);
+        assert!(m.cut_along(Border::Top, 0.0, 100.0) < 0.1);
+        assert_eq!(m.cut_along(Border::Bottom, 60.0, 40.0), 0.0);
         assert_eq!(m.distance(Border::Right, Point::new(90.0, 3.0)), 10.0);
     }
 }
