@@ -128,6 +128,9 @@ impl Store {
             dir: dir.display().to_string(),
             detail,
         };
+        // The panic hook is process-wide: openings take turns swapping it.
+        static HOOK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _turn = HOOK.lock().unwrap_or_else(|e| e.into_inner());
         let previous_hook = std::panic::take_hook();
         let message = Arc::new(std::sync::Mutex::new(String::new()));
         let kept = message.clone();
