@@ -513,3 +513,19 @@ fn a_framing_the_photo_is_too_narrow_for_is_skipped_and_said() {
     order.dedup();
     assert_eq!(order, ["both", "master", "refused"], "{seen:?}");
 }
+
+#[test]
+fn a_person_small_in_a_large_photo_is_segmented_around_the_face() {
+    // The portrait in the middle of a large grey photo (as in a full-length shot): the whole
+    // photo at the network's 256 pixels leaves the person a few cells and the matte loses the
+    // face; segmented around the face the headshot passes every item.
+    let astronaut = decoded(&fixture_bytes("astronaut.png"));
+    let mut large = RgbImage::from_pixel(2400, 2400, image::Rgb([128, 128, 128]));
+    imageops::replace(&mut large, &astronaut, 900, 900);
+    let catalog = Catalog::builtin();
+    let request = request(encode_png(&large), "large", catalog.default_style(), Crop::Both);
+    let g = generate(studio(), &request).unwrap();
+    for o in &g.outputs {
+        assert!(o.checks.iter().all(|c| c.pass), "{}: {:?}", o.file_name, o.checks);
+    }
+}

@@ -140,10 +140,12 @@ impl Studio {
         })
     }
 
-    /// Stage "segment": the mask of the subject's person over the whole photo (other people
-    /// and stray regions removed, see [`PersonMask::isolate`]).
+    /// Stage "segment": the mask of the subject's person over the whole photo (segmented
+    /// around the face when the person is small in the photo, see
+    /// [`PersonMask::segment_around`]; other people and stray regions removed, see
+    /// [`PersonMask::isolate`]).
     pub fn segment(&self, image: &RgbImage, subject: &Subject) -> Result<PersonMask, GenerateError> {
-        let person = PersonMask::segment(&self.vision.segmenter, image)
+        let person = PersonMask::segment_around(&self.vision.segmenter, image, subject.face.bbox)
             .map_err(|e| GenerateError::Failed(e.to_string()))?;
         Ok(person.isolate(&subject.face, &subject.faces[1..]))
     }

@@ -27,6 +27,15 @@ const HOLE_FACES: f32 = 0.6;
 /// fading to nothing: the hair and shoulder edges the matting refines.
 const KEEP_BAND: f32 = 0.12;
 
+/// The region segmented around a face, in face-box heights: half its width, how far above
+/// the box's top and how far below it (every framing stays well inside: a frame is about two
+/// and a half face heights tall).
+const REGION: (f32, f32, f32) = (3.5, 2.0, 8.0);
+/// The region is segmented alone when it is less than this share of the photo.
+const REGION_SHARE: f32 = 0.5;
+/// Largest side of the whole-photo plane built from a region's mask.
+const MAX_PLANE: usize = 1024;
+
 /// Half the width of the head (with hair) the mask is made convex over, in face-box widths.
 const HEAD_HALF_WIDTH: f32 = 1.3;
 /// Half the width of the subject's shoulders, in face-box widths: another person's body is
@@ -103,6 +112,61 @@ impl PersonMask {
         let input = resize(image, NET as u32, NET as u32);
         let mask = segmenter.network_mask(&input)?;
         Ok(PersonMask::from_mask(&mask, image.width(), image.height()))
+    }
+
+    /// Runs the network on the region of `image` around a face (`face_box` in photo pixels)
+    /// where any headshot framing can reach, when that region is much smaller than the photo:
+    /// a person small in a large photo (a full-length shot) then gets the network's whole
+    /// resolution instead of a few cells. Outside the region the mask is zero. Falls back on
+    /// [`PersonMask::segment`] when the region is most of the photo.
+    pub fn segment_around(
+        segmenter: &Segmenter,
+        image: &RgbImage,
+        face_box: crate::vision::BoundingBox,
+    ) -> Result<PersonMask, VisionError> {
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        let fh = face_box.height.max(1.0);
+        let cx = face_box.center().x;
+        let x0 = (cx - REGION.0 * fh).max(0.0).floor();
+        let x1 = (cx + REGION.0 * fh).min(w).ceil();
+        let y0 = (face_box.y - REGION.1 * fh).max(0.0).floor();
+        let y1 = (face_box.y + REGION.2 * fh).min(h).ceil();
+        let (rw, rh) = (x1 - x0, y1 - y0);
+        if rw < 2.0 || rh < 2.0 || rw * rh >= REGION_SHARE * w * h {
+            return PersonMask::segment(segmenter, image);
+        }
+        let crop = image::imageops::crop_imm(image, x0 as u32, y0 as u32, rw as u32, rh as u32).to_image();
+        let input = resize(&crop, NET as u32, NET as u32);
+        let mask = segmenter.network_mask(&input)?;
+        let local = Plane {
+            width: mask.width() as usize,
+            height: mask.height() as usize,
+            data: mask.values().to_vec(),
+        };
+        // The whole photo at the region's resolution (capped), zero outside the region.
+        let pw = ((NET as f32 * w / rw).round() as usize).clamp(1, MAX_PLANE);
+        let ph = ((NET as f32 * h / rh).round() as usize).clamp(1, MAX_PLANE);
+        let (cw, ch) = (w / pw as f32, h / ph as f32);
+        let (lx, ly) = (local.width as f32 / rw, local.height as f32 / rh);
+        let data = (0..pw * ph)
+            .map(|i| {
+                let (sx, sy) = (((i % pw) as f32 + 0.5) * cw, ((i / pw) as f32 + 0.5) * ch);
+                if sx < x0 || sx >= x1 || sy < y0 || sy >= y1 {
+                    0.0
+                } else {
+                    local.sample((sx - x0) * lx - 0.5, (sy - y0) * ly - 0.5)
+                }
+            })
+            .collect();
+        Ok(PersonMask::from_plane(
+            Plane {
+                width: pw,
+                height: ph,
+                data,
+            },
+            image.width(),
+            image.height(),
+        ))
     }
 
     /// Wraps a mask of any resolution that covers a `width` x `height` photo.
