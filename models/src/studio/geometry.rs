@@ -185,6 +185,19 @@ impl Affine {
         }
     }
 
+    /// The same map from a grid `sx` by `sy` times coarser than its output (grid pixel `i`
+    /// covers output pixels from `i * s`; its centre is at output `(i + 0.5) * s - 0.5`).
+    pub fn coarsened(&self, sx: f32, sy: f32) -> Affine {
+        Affine {
+            x0: self.x0 + (0.5 * sx - 0.5) * self.xu + (0.5 * sy - 0.5) * self.xv,
+            y0: self.y0 + (0.5 * sx - 0.5) * self.yu + (0.5 * sy - 0.5) * self.yv,
+            xu: self.xu * sx,
+            yu: self.yu * sx,
+            xv: self.xv * sy,
+            yv: self.yv * sy,
+        }
+    }
+
     /// The same map onto a copy of the source resized by (`sx`, `sy`).
     pub fn onto_resized(&self, sx: f32, sy: f32) -> Affine {
         // index' = (index + 0.5) * s - 0.5

@@ -13,7 +13,7 @@
 
 use image::{Rgb, RgbImage};
 
-use super::geometry::{Affine, Align};
+use super::geometry::Align;
 use super::matte::{Matting, Scene, smoothstep};
 use super::resample::Plane;
 use super::{PersonMask, Studio};
@@ -340,14 +340,7 @@ fn baseline(studio: &Studio, case: &HardCase, scene: &Scene, align: &Align) -> R
         (w, h)
     };
     let (sx, sy) = (w as f32 / mw as f32, h as f32 / mh as f32);
-    let small_map = Affine {
-        x0: map.x0 + (0.5 * sx - 0.5) * map.xu + (0.5 * sy - 0.5) * map.xv,
-        y0: map.y0 + (0.5 * sx - 0.5) * map.yu + (0.5 * sy - 0.5) * map.yv,
-        xu: map.xu * sx,
-        yu: map.yu * sx,
-        xv: map.xv * sy,
-        yv: map.yv * sy,
-    };
+    let small_map = map.coarsened(sx, sy);
     let coarse = person.warped(&small_map, mw as usize, mh as usize);
     let coarse = Mask::from_vec(mw, mh, coarse.data).expect("sized by warped");
     let footprint = (case.image.width() as f32 / person.plane().width as f32).max(1.0);

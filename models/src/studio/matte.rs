@@ -253,15 +253,7 @@ fn refined_matte(
     };
     let sx = w as f32 / mw as f32;
     let sy = h as f32 / mh as f32;
-    // Output pixel of a small-grid pixel centre: (i + 0.5) * s - 0.5.
-    let small_map = Affine {
-        x0: map.x0 + (0.5 * sx - 0.5) * map.xu + (0.5 * sy - 0.5) * map.xv,
-        y0: map.y0 + (0.5 * sx - 0.5) * map.yu + (0.5 * sy - 0.5) * map.yv,
-        xu: map.xu * sx,
-        yu: map.yu * sx,
-        xv: map.xv * sy,
-        yv: map.yv * sy,
-    };
+    let small_map = map.coarsened(sx, sy);
     let (gw, gh) = (mw as usize, mh as usize);
     let coarse = person.warped(&small_map, gw, gh);
     let small = if (mw, mh) == (w, h) {
