@@ -195,9 +195,21 @@ impl Studio {
             .map(|&f| self.plan(image, subject, person, f))
             .collect::<Result<Vec<Frame>, _>>()
             .map_err(GenerateError::Intake)?;
+        Ok(self.frame_scenes(image, subject, person, frames, matting))
+    }
+
+    /// The scenes of frames already planned.
+    fn frame_scenes(
+        &self,
+        image: &RgbImage,
+        subject: &Subject,
+        person: &PersonMask,
+        frames: Vec<Frame>,
+        matting: Matting,
+    ) -> Vec<Scene> {
         let epsilon = self.vision.segmenter.config().epsilon;
         let canvas = Canvas::build(image, subject, person, &frames, epsilon, matting);
-        Ok(frames.into_iter().map(|f| canvas.cut(f, subject)).collect())
+        frames.into_iter().map(|f| canvas.cut(f, subject)).collect()
     }
 
     /// Stages "light" and "backdrop" together: the finished picture of `scene` in `style`,
@@ -335,14 +347,19 @@ impl Studio {
         let person = run.stage("segment", 1, 1, || self.segment(&image, &subject))?;
         // A framing the photo is too tight for is skipped (and said) when another one fits;
         // when none fits the selfie is refused.
-        let (framings, skipped): (Vec<Framing>, Vec<Framing>) = framings(request.crop)
-            .into_iter()
-            .partition(|&f| self.plan(&image, &subject, &person, f).is_ok());
-        if framings.is_empty() {
+        let mut frames = Vec::new();
+        let mut skipped = Vec::new();
+        for f in framings(request.crop) {
+            match self.plan(&image, &subject, &person, f) {
+                Ok(frame) => frames.push(frame),
+                Err(_) => skipped.push(f),
+            }
+        }
+        if frames.is_empty() {
             return Err(GenerateError::Intake(IntakeError::TooTight));
         }
         let scenes = run.stage("frame", 1, 1, || {
-            self.scenes_with(&image, &subject, &person, &framings, Matting::default())
+            Ok(self.frame_scenes(&image, &subject, &person, frames.clone(), Matting::default()))
         })?;
         let mut outputs = self.render_all(request, &subject, &scenes, &mut run, finish.as_deref_mut())?;
         // A matte item failed: the other matting choice gets one try (the studio alone; a
@@ -359,7 +376,7 @@ impl Studio {
         if finish.is_none() && matte_failures(&outputs) > 0 {
             let other = Matting::default().alternative();
             let retry = run.stage("frame", 1, 1, || {
-                self.scenes_with(&image, &subject, &person, &framings, other)
+                Ok(self.frame_scenes(&image, &subject, &person, frames.clone(), other))
             })?;
             let again = self.render_all(request, &subject, &retry, &mut run, None)?;
             if matte_failures(&again) < matte_failures(&outputs) {
