@@ -7,8 +7,10 @@
 //! trimap (sure person, sure background, and an unknown band sized from the face, wider over
 //! the hair) fixes what the network is sure of; inside the band the guided filter estimates
 //! the alpha from the photo's colours, optionally solved further by closed-form matting
-//! ([`super::alpha`]); the grid matte is then brought to full resolution by the guided filter
-//! and the trimap's sure values imposed again. Past the photo's borders the alpha is zero;
+//! ([`super::alpha`]), and a contrast curve settles ambiguous half-values; the grid matte is
+//! then brought to full resolution by the guided filter with the trimap's sure values imposed
+//! again (or simply resized when the grid already has a pixel per source pixel). Past the
+//! photo's borders the alpha is zero;
 //! framing never lets a border that cuts the person into view (see [`super::framing`]).
 //!
 //! Edge colours: an edge pixel is a mix `I = a F + (1 - a) B` of the person's colour `F` and the
