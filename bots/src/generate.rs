@@ -138,15 +138,7 @@ pub fn run(config: &Config, catalog: &Catalog, options: Options) -> anyhow::Resu
             }
         }
     }
-    if let Some(sheet) = &options.contact_sheet {
-        contact_sheet(&tiles, 256)
-            .save(sheet)
-            .with_context(|| format!("cannot write {}", sheet.display()))?;
-        eprintln!("contact sheet: {}", sheet.display());
-    }
-    if options.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    }
+    write_sheet_and_report(&options, &tiles, &report)?;
     Ok(if refused {
         ExitCode::FAILURE
     } else {
@@ -180,6 +172,24 @@ fn finish_progress() {
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
+}
+
+/// The contact sheet (if asked for) and the JSON report (with `--json`).
+fn write_sheet_and_report(
+    options: &Options,
+    tiles: &[(String, image::RgbImage)],
+    report: &[serde_json::Value],
+) -> anyhow::Result<()> {
+    if let Some(sheet) = &options.contact_sheet {
+        contact_sheet(tiles, 256)
+            .save(sheet)
+            .with_context(|| format!("cannot write {}", sheet.display()))?;
+        eprintln!("contact sheet: {}", sheet.display());
+    }
+    if options.json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    }
+    Ok(())
 }
 
 /// `--hard-cases`: every hard case of every selfie through `engine` in `style` (master
@@ -279,14 +289,6 @@ fn hard_cases(
             }
         }
     }
-    if let Some(sheet) = &options.contact_sheet {
-        contact_sheet(&tiles, 256)
-            .save(sheet)
-            .with_context(|| format!("cannot write {}", sheet.display()))?;
-        eprintln!("contact sheet: {}", sheet.display());
-    }
-    if options.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    }
+    write_sheet_and_report(options, &tiles, &report)?;
     Ok(ExitCode::SUCCESS)
 }

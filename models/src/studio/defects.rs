@@ -23,8 +23,8 @@ use super::measure::luma;
 use super::region::Region;
 use super::resample::{Plane, resize};
 use crate::generator::Check;
-use crate::vision::fit_long_side;
 use crate::vision::guided::box_mean;
+use crate::vision::shrink_to_fit;
 
 /// Long side of the measuring grid.
 const GRID: u32 = 256;
@@ -117,11 +117,7 @@ struct Grid {
 impl Grid {
     fn new(scene: &Scene, image: &RgbImage) -> Grid {
         let (w, h) = image.dimensions();
-        let (gw, gh) = if w.max(h) > GRID {
-            fit_long_side(w, h, GRID)
-        } else {
-            (w, h)
-        };
+        let (gw, gh) = shrink_to_fit(w, h, GRID);
         let s = gw as f32 / w as f32;
         let small = if (gw, gh) == (w, h) {
             image.clone()

@@ -18,7 +18,7 @@ use super::matte::{Matting, Scene, smoothstep};
 use super::resample::Plane;
 use super::{PersonMask, Studio};
 use crate::generator::{Framing, GenerateError};
-use crate::vision::{Mask, Point, fit_long_side, guided};
+use crate::vision::{Mask, Point, guided, shrink_to_fit};
 
 /// What a hard case tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -334,11 +334,7 @@ fn baseline(studio: &Studio, case: &HardCase, scene: &Scene, align: &Align) -> R
         .map_err(|e| GenerateError::Failed(e.to_string()))?;
     let map = scene.frame.to_source(align);
     let (w, h) = (scene.width(), scene.height());
-    let (mw, mh) = if w.max(h) > 512 {
-        fit_long_side(w, h, 512)
-    } else {
-        (w, h)
-    };
+    let (mw, mh) = shrink_to_fit(w, h, 512);
     let (sx, sy) = (w as f32 / mw as f32, h as f32 / mh as f32);
     let small_map = map.coarsened(sx, sy);
     let coarse = person.warped(&small_map, mw as usize, mh as usize);

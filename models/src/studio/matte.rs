@@ -28,7 +28,7 @@ use super::intake::Subject;
 use super::measure::FaceFrame;
 use super::person::{Border, PersonMask};
 use super::resample::{Plane, block_sums, resize, warp};
-use crate::vision::fit_long_side;
+use crate::vision::shrink_to_fit;
 use crate::vision::{Face, Mask, Point, guided};
 
 /// Long side of the grid the matte is solved on.
@@ -248,11 +248,7 @@ fn refined_matte(
     matting: Matting,
 ) -> Plane {
     let (w, h) = photo.dimensions();
-    let (mw, mh) = if w.max(h) > MATTE_SIDE {
-        fit_long_side(w, h, MATTE_SIDE)
-    } else {
-        (w, h)
-    };
+    let (mw, mh) = shrink_to_fit(w, h, MATTE_SIDE);
     let sx = w as f32 / mw as f32;
     let sy = h as f32 / mh as f32;
     let small_map = map.coarsened(sx, sy);

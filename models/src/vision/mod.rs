@@ -30,7 +30,7 @@ mod kernel;
 mod layer;
 pub mod mask;
 mod picture;
-pub use picture::fit_long_side;
+pub use picture::{fit_long_side, shrink_to_fit};
 pub mod retinaface;
 pub mod segmenter;
 mod selfie;

@@ -44,6 +44,15 @@ pub fn fit_long_side(width: u32, height: u32, long_side: u32) -> (u32, u32) {
     (side(width), side(height))
 }
 
+/// [`fit_long_side`] for a larger size; a size already within `long_side` is kept.
+pub fn shrink_to_fit(width: u32, height: u32, long_side: u32) -> (u32, u32) {
+    if width.max(height) > long_side {
+        fit_long_side(width, height, long_side)
+    } else {
+        (width, height)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +71,7 @@ mod tests {
         assert_eq!(fit_long_side(1024, 768, 640), (640, 480));
         assert_eq!(fit_long_side(512, 600, 640), (546, 640));
         assert_eq!(fit_long_side(2000, 1, 640), (640, 1));
+        assert_eq!(shrink_to_fit(2000, 1000, 640), (640, 320));
+        assert_eq!(shrink_to_fit(300, 200, 640), (300, 200));
     }
 }
