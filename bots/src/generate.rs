@@ -218,8 +218,27 @@ fn hard_cases(
         for case in &cases {
             let upload = encode_png(&case.image);
             let label = format!("{stem} {}", case.name);
-            let intake = match studio.intake(&upload) {
-                Ok(intake) => intake,
+            let generated = studio.intake(&upload).and_then(|intake| {
+                let request = Request {
+                    selfies: vec![intake.clean],
+                    primary: 0,
+                    stem: stem.clone(),
+                    style: style.clone(),
+                    crop: options.crop.unwrap_or(Crop::Both),
+                    variants: 1,
+                    first_variant: 1,
+                    seed: 0,
+                };
+                match engine.generate(&request, &mut |_| {}, &AtomicBool::new(false)) {
+                    Ok(generated) => Ok(Ok(generated)),
+                    Err(GenerateError::Intake(e)) => Err(e),
+                    Err(e) => Ok(Err(e)),
+                }
+            });
+            // Refused at intake or by the pipeline: said, and the case's photo on the sheet.
+            let generated = match generated {
+                Ok(Ok(generated)) => generated,
+                Ok(Err(e)) => return Err(anyhow::Error::new(e).context(format!("generating {label}"))),
                 Err(e) => {
                     let text = headshot::text::intake_refusal(&e);
                     if !options.json {
@@ -229,29 +248,6 @@ fn hard_cases(
                     tiles.push((format!("{label}: refused"), case.image.clone()));
                     continue;
                 }
-            };
-            let request = Request {
-                selfies: vec![intake.clean],
-                primary: 0,
-                stem: stem.clone(),
-                style: style.clone(),
-                crop: options.crop.unwrap_or(Crop::Both),
-                variants: 1,
-                first_variant: 1,
-                seed: 0,
-            };
-            let generated = match engine.generate(&request, &mut |_| {}, &AtomicBool::new(false)) {
-                Ok(generated) => generated,
-                Err(GenerateError::Intake(e)) => {
-                    let text = headshot::text::intake_refusal(&e);
-                    if !options.json {
-                        println!("{label}: refused by the pipeline: {text}");
-                    }
-                    report.push(serde_json::json!({ "selfie": path, "case": case.name, "refused": text }));
-                    tiles.push((format!("{label}: refused"), case.image.clone()));
-                    continue;
-                }
-                Err(e) => return Err(anyhow::Error::new(e).context(format!("generating {label}"))),
             };
             // The matte error of the matte before this pipeline had subject isolation and a
             // trimap, and of each matting choice now.
