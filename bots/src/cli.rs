@@ -50,6 +50,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// The compute device: which one the generators use, and a check of it.
+    Device {
+        /// What to do.
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
     /// Detect faces and the person mask in a photo; JSON on stdout.
     Inspect {
         /// The photo.
@@ -134,6 +140,46 @@ pub enum ModelsCommand {
         /// The model.
         name: String,
     },
+}
+
+/// `headshot device ...`.
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Which device the generators use: the first CUDA GPU when this build has CUDA
+    /// (`--features cuda`) and one is present, else the CPU.
+    Show {
+        /// JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the device: the diffusion networks against a tiny model's reference outputs
+    /// (`--parity`), and their speed at SD 1.5 inpainting's real shapes (`--speed`).
+    Check(DeviceCheckArgs),
+}
+
+/// `headshot device check ...`.
+#[derive(Debug, clap::Args)]
+pub struct DeviceCheckArgs {
+    /// A tiny diffusers model with its reference outputs in `fixtures.safetensors`, such as
+    /// the repository's `models/tests/fixtures/diffusion`.
+    #[arg(long)]
+    pub parity: Option<PathBuf>,
+    /// Time one UNet pass (batch 2, a guided step) and one VAE decode for a 512x640 picture,
+    /// random weights.
+    #[arg(long)]
+    pub speed: bool,
+    /// f32, f16 or both.
+    #[arg(long, default_value = "f32", value_parser = ["f32", "f16", "both"])]
+    pub dtype: String,
+    /// Timed runs after the warm-up run.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub runs: u32,
+    /// Use the CPU even when a GPU is present.
+    #[arg(long)]
+    pub cpu: bool,
+    /// JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `headshot config ...`.

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - `main.rs` and its modules: the command line (`serve`, `generate`, `styles`, `config`,
-//!   `data`, `inspect`).
+//!   `data`, `models`, `device`, `inspect`).
 //! - [`discord`]: the Discord adapter on serenity (slash commands, threads, `DiscordFront`).
 //! - [`telegram`]: the Telegram adapter on teloxide (long polling, `TelegramFront`).
 //! - [`web`]: the local web chat, the operator page, `/healthz` and `/metrics`.

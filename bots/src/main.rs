@@ -3,6 +3,7 @@
 
 mod cli;
 mod data;
+mod device;
 mod generate;
 mod inspect;
 mod serve;
@@ -34,6 +35,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             command: cli::ConfigCommand::Check,
         } => setup::config_check(&config),
         cli::Command::Data { command } => runtime.block_on(data::run(&config, command)),
+        cli::Command::Device { command } => device::run(command),
         cli::Command::Inspect { image, overlay } => inspect::run(&config, &image, overlay.as_deref()),
         cli::Command::Serve => runtime.block_on(serve::run(config)),
         cli::Command::Models {

@@ -278,3 +278,89 @@ fn generate_with_the_diffusion_engine_and_models_commands() {
     let unknown = run("", &["models", "fetch", "nope"]);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("known: sd15-inpaint, sdxl-inpaint"));
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn device_show_and_the_parity_check_on_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = headshot(dir.path(), &["device", "show", "--json"]);
+    assert!(show.status.success());
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&show)).unwrap();
+    assert_eq!(shown["device"]["id"], "cpu");
+    assert_eq!(shown["cuda_build"], false, "the test build has no CUDA");
+    let plain = headshot(dir.path(), &["device", "show"]);
+    assert!(stdout(&plain).contains("no CUDA support"), "{}", stdout(&plain));
+
+    let nothing = headshot(dir.path(), &["device", "check"]);
+    assert!(!nothing.status.success());
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("nothing to check"));
+
+    // The tiny model against diffusers' outputs: every network within the CPU's f32 bound.
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/diffusion");
+    let check = |model: &Path| {
+        let out = headshot(
+            dir.path(),
+            &[
+                "device",
+                "check",
+                "--parity",
+                model.to_str().unwrap(),
+                "--cpu",
+                "--json",
+            ],
+        );
+        let report: serde_json::Value = serde_json::from_str(&stdout(&out))
+            .unwrap_or_else(|e| panic!("{e}: {} {}", stdout(&out), String::from_utf8_lossy(&out.stderr)));
+        (out.status.success(), report)
+    };
+    let (ok, report) = check(&model);
+    assert!(ok, "{report}");
+    let rows = report["parity"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "text encoder",
+            "UNet",
+            "VAE encoder",
+            "VAE decoder",
+            "3-step loop"
+        ]
+    );
+    for row in rows {
+        assert_eq!(row["ok"], true, "{row}");
+        assert!(row["error"].as_f64().unwrap() <= row["tolerance"].as_f64().unwrap());
+    }
+
+    // A UNet whose output convolution is 5% off: the check names it and fails.
+    let broken = dir.path().join("broken");
+    copy_dir(&model, &broken);
+    let file = broken.join("unet/diffusion_pytorch_model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&file, &candle_core::Device::Cpu).unwrap();
+    let w = tensors.get_mut("conv_out.weight").unwrap();
+    *w = (&*w * 1.05).unwrap();
+    candle_core::safetensors::save(&tensors, &file).unwrap();
+    let (ok, report) = check(&broken);
+    assert!(!ok, "{report}");
+    assert_eq!(report["ok"], false);
+    let failed: Vec<&str> = report["parity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["ok"] == false)
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["UNet", "3-step loop"], "{report}");
+}

@@ -10,11 +10,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use candle_transformers::models::stable_diffusion::unet_2d::{
-    BlockConfig, UNet2DConditionModel, UNet2DConditionModelConfig,
-};
-use candle_transformers::models::stable_diffusion::vae::{AutoEncoderKL, AutoEncoderKLConfig};
-use headshot_models::diffusion;
+use headshot_models::diffusion::{self, check};
 
 fn peak_mb() -> String {
     std::fs::read_to_string("/proc/self/status")
@@ -70,20 +66,7 @@ fn main() {
 fn vae_decode(dev: &Device, runs: usize, whole: bool, tiled: bool) {
     // VAE decode (1,4,80,64) -> (1,3,640,512).
     let map = VarMap::new();
-    let vae = AutoEncoderKL::new(
-        VarBuilder::from_varmap(&map, DType::F32, dev),
-        3,
-        3,
-        AutoEncoderKLConfig {
-            block_out_channels: vec![128, 256, 512, 512],
-            layers_per_block: 2,
-            latent_channels: 4,
-            norm_num_groups: 32,
-            use_quant_conv: true,
-            use_post_quant_conv: true,
-        },
-    )
-    .unwrap();
+    let vae = check::sd15_vae(VarBuilder::from_varmap(&map, DType::F32, dev)).unwrap();
     let latents = Tensor::randn(0f32, 1., (1, 4, 80, 64), dev).unwrap();
     if tiled {
         let (tile, overlap) = (diffusion::TILE, diffusion::OVERLAP);
@@ -104,31 +87,8 @@ fn vae_decode(dev: &Device, runs: usize, whole: bool, tiled: bool) {
 
 fn unet_step(dev: &Device, runs: usize, [batch2, single, split]: [bool; 3], attention: bool) {
     // UNet step, batch 2.
-    let block = |c, attn: Option<usize>| BlockConfig {
-        out_channels: c,
-        use_cross_attn: attn.filter(|_| attention),
-        attention_head_dim: 8,
-    };
-    let config = UNet2DConditionModelConfig {
-        blocks: vec![
-            block(320, Some(1)),
-            block(640, Some(1)),
-            block(1280, Some(1)),
-            block(1280, None),
-        ],
-        cross_attention_dim: 768,
-        layers_per_block: 2,
-        ..UNet2DConditionModelConfig::default()
-    };
     let map = VarMap::new();
-    let unet = UNet2DConditionModel::new(
-        VarBuilder::from_varmap(&map, DType::F32, dev),
-        9,
-        4,
-        false,
-        config,
-    )
-    .unwrap();
+    let unet = check::sd15_inpaint_unet(VarBuilder::from_varmap(&map, DType::F32, dev), attention).unwrap();
     let sample = Tensor::randn(0f32, 1., (2, 9, 80, 64), dev).unwrap();
     let context = Tensor::randn(0f32, 1., (2, 77, 768), dev).unwrap();
     if single {

@@ -5,10 +5,12 @@
 //! - [`decode`]: safe decoding of uploads and metadata-free encoding.
 //! - [`generator`]: the synchronous `Generator` port the job engine drives.
 //! - [`diffusion`]: Stable Diffusion inpainting (candle) around the kept face and hair.
+//! - [`device`]: the compute device (CPU or CUDA GPU) and its description.
 //!
 //! This crate knows nothing of chat platforms, jobs or storage.
 
 pub mod decode;
+pub mod device;
 pub mod generator;
 pub mod style;
 

@@ -16,6 +16,7 @@
 //! All noise comes from [`noise`] (ChaCha8 seeded with the request's seed, Box-Muller), never
 //! from candle's unseeded CPU generator; the VAE's encoder distribution is read at its mean.
 
+pub mod check;
 pub mod config;
 mod decode;
 pub mod engine;

@@ -145,9 +145,14 @@ fn second_text(
 }
 
 impl Model {
-    /// Loads a diffusers-layout directory onto `device`.
+    /// Loads a diffusers-layout directory onto `device`, in f16 on a GPU and f32 on the CPU.
     pub fn load(dir: &Path, device: &Device) -> Result<Model, DiffusionError> {
         let dtype = if device.is_cuda() { DType::F16 } else { DType::F32 };
+        Model::load_as(dir, device, dtype)
+    }
+
+    /// Loads a diffusers-layout directory onto `device` with its weights in `dtype`.
+    pub fn load_as(dir: &Path, device: &Device, dtype: DType) -> Result<Model, DiffusionError> {
         let unet_json: UnetJson = config::read(&dir.join("unet/config.json"))?;
         let vae_json: VaeJson = config::read(&dir.join("vae/config.json"))?;
         let clip_json: ClipJson = config::read(&dir.join("text_encoder/config.json"))?;

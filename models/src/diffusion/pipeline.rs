@@ -31,7 +31,7 @@ fn unet_forward(model: &Model, input: &Tensor, t: f64, context: &Tensor) -> Resu
 /// The device diffusion runs on: the first CUDA GPU when built with the `cuda` feature and
 /// one is present (f16), the CPU otherwise (f32).
 pub fn device() -> Device {
-    Device::cuda_if_available(0).unwrap_or(Device::Cpu)
+    crate::device::best()
 }
 
 /// Seeded standard normal noise (ChaCha8 + Box-Muller).

@@ -79,18 +79,12 @@ impl Vision {
     }
 
     /// Loads the weights from `dir` (or [`Weights::default_dir`]) onto
-    /// [`default_device`].
+    /// [`crate::device::best`].
     pub fn load(dir: Option<&std::path::Path>) -> Result<Self> {
         let weights = match dir {
             Some(dir) => Weights::load(dir)?,
             None => Weights::load_default()?,
         };
-        Self::new(&weights, &default_device())
+        Self::new(&weights, &crate::device::best())
     }
-}
-
-/// The first CUDA GPU when built with the `cuda` feature and one is present,
-/// else the CPU.
-pub fn default_device() -> Device {
-    Device::cuda_if_available(0).unwrap_or(Device::Cpu)
 }
