@@ -4,6 +4,8 @@
 
 use crate::support;
 
+use std::time::{Duration, Instant};
+
 use serde_json::json;
 use support::web::{Browser, WebApp, text_of, web_options};
 use support::{config, faceless, selfie};
@@ -390,5 +392,130 @@ async fn web_access_token_guards_a_remote_chat() {
     assert_eq!(b.get("/").await.status, 200);
     assert_eq!(b.get("/api/catalog").await.status, 200);
     assert_eq!(b.get("/healthz").await.status, 200);
+    app.stop().await;
+}
+
+/// Reads what the server sends on a raw connection until it closes it (or `limit` passes):
+/// the bytes and when the close came.
+async fn until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) -> (Vec<u8>, Option<Duration>) {
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at((started + limit).into(), stream.read(&mut buf)).await {
+            Err(_) => return (got, None),
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, Some(started.elapsed())),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// The web port under abuse, with small limits: a client that connects and sends nothing, or
+/// sends its headers a byte at a time, is closed at the header deadline; a stalled body gets
+/// an error at the body deadline; connections over the cap are answered 503 at once and the
+/// cap frees up when the idle ones are closed; oversized bodies get 413. A browser's chat and
+/// its open event stream work throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_port_bounds_idle_slow_and_excess_clients() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let mut options = web_options();
+    let deadline = Duration::from_millis(700);
+    options.limits = headshot_bots::web::Limits {
+        max_connections: 8,
+        header_timeout: deadline,
+        body_timeout: deadline,
+    };
+    let app = WebApp::start(config(false), options).await;
+    let addr = app.url.trim_start_matches("http://").to_string();
+    // A browser with its event stream open: one connection held for the whole test.
+    let b = app.browser();
+    b.listen().await;
+
+    // Silent client: closed at the header deadline, not before.
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    let (_, closed) = until_closed(&mut silent, Duration::from_secs(5)).await;
+    let closed = closed.expect("a silent client is closed");
+    assert!(
+        closed >= deadline / 2 && closed < Duration::from_secs(4),
+        "{closed:?}"
+    );
+
+    // Slow headers, a byte every 50 ms: closed before the request completes.
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    let request = b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let started = Instant::now();
+    let mut cut = false;
+    for byte in request {
+        if slow.write_all(&[*byte]).await.is_err() {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (answer, closed) = until_closed(&mut slow, Duration::from_secs(5)).await;
+    assert!(cut || closed.is_some(), "a slow client is closed");
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("200 OK"),
+        "a 4-second header is not served: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(started.elapsed() < Duration::from_secs(9));
+
+    // A body that stops half way: an error answer at the body deadline.
+    let mut stalled = TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(b"POST /api/send HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"text\": \"hel")
+        .await
+        .unwrap();
+    let (answer, closed) = until_closed(&mut stalled, Duration::from_secs(5)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 4") || (answer.is_empty() && closed.is_some()),
+        "a stalled body is ended: {answer:?}"
+    );
+
+    // Over the cap: 7 more idle connections fill it (the event stream holds one), the next
+    // one is answered 503 at once.
+    let mut held = Vec::new();
+    for _ in 0..7 {
+        held.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut extra = TcpStream::connect(&addr).await.unwrap();
+    let (answer, closed) = until_closed(&mut extra, Duration::from_secs(2)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+    assert!(closed.expect("closed at once") < Duration::from_millis(500));
+    // The idle ones are closed at the header deadline, and the chat answers again.
+    for mut idle in held {
+        let (_, closed) = until_closed(&mut idle, Duration::from_secs(5)).await;
+        assert!(closed.is_some(), "an idle connection over the deadline is closed");
+    }
+    assert_eq!(b.get("/healthz").await.status, 200);
+
+    // Oversized bodies are refused on their declared length, before any of it is read.
+    // (The upload limit is an album's worth of photos, 221 MB by default.)
+    for (path, length) in [("/api/send", 3usize << 20), ("/api/upload", 1 << 30)] {
+        let mut big = TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n"
+        );
+        big.write_all(head.as_bytes()).await.unwrap();
+        let (answer, _) = until_closed(&mut big, Duration::from_millis(400)).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{path}: {answer:?}");
+    }
+
+    // The browser's stream survived all of it: a command still gets its answer.
+    assert_eq!(b.say("/help").await.status, 202);
+    b.wait_bot("the help text", |m| text_of(m).contains("/redo [STYLE]"))
+        .await;
+    let metrics = b.get("/metrics").await.text();
+    assert!(
+        metrics.contains("headshot_web_connections_refused_total 1"),
+        "{metrics}"
+    );
     app.stop().await;
 }

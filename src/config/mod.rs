@@ -171,6 +171,13 @@ pub struct WebConfig {
     /// Token of the operator page and its API; from `HEADSHOT_ADMIN_TOKEN` only. Without it
     /// `/admin` answers 403.
     pub admin_token: Option<String>,
+    /// Open connections at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// The time a client has to send a request's head (from connecting, or between
+    /// keep-alive requests); idle and slow clients are closed after it.
+    pub header_timeout: std::time::Duration,
+    /// The longest pause inside a request body.
+    pub body_timeout: std::time::Duration,
 }
 
 /// Log output format.
@@ -369,6 +376,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("access.admins"), "{err}");
+        let err = Config::load(Some("[web]\nmax_connections = 2\n"), &HashMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("web.max_connections"), "{err}");
+        let err = Config::load(Some("[web]\nheader_timeout = \"5ms\"\n"), &HashMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("web.header_timeout"), "{err}");
+    }
+
+    #[test]
+    fn web_port_limits_default_and_read_from_the_file() {
+        let c = Config::default_for_laptop();
+        assert_eq!(
+            (c.web.max_connections, c.web.header_timeout, c.web.body_timeout),
+            (512, Duration::from_secs(10), Duration::from_secs(30))
+        );
+        let file = "[web]\nmax_connections = 64\nheader_timeout = \"3s\"\nbody_timeout = \"1m\"\n";
+        let c = Config::load(Some(file), &HashMap::new()).unwrap();
+        assert_eq!(
+            (c.web.max_connections, c.web.header_timeout, c.web.body_timeout),
+            (64, Duration::from_secs(3), Duration::from_secs(60))
+        );
     }
 
     #[test]

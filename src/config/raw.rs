@@ -109,4 +109,9 @@ pub(super) struct RawWeb {
     pub(super) enabled: Option<bool>,
     pub(super) bind: Option<String>,
     pub(super) allow_remote: Option<bool>,
+    pub(super) max_connections: Option<usize>,
+    #[serde(with = "humantime_serde")]
+    pub(super) header_timeout: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub(super) body_timeout: Option<Duration>,
 }

@@ -206,7 +206,28 @@ pub(super) fn web(raw: &RawWeb, env: &Env) -> Result<WebConfig, ConfigError> {
         allow_remote: raw.allow_remote.unwrap_or(false),
         access_token: env.str("HEADSHOT_WEB_TOKEN"),
         admin_token: env.str("HEADSHOT_ADMIN_TOKEN"),
+        max_connections: raw.max_connections.unwrap_or(512),
+        header_timeout: raw.header_timeout.unwrap_or(Duration::from_secs(10)),
+        body_timeout: raw.body_timeout.unwrap_or(Duration::from_secs(30)),
     };
+    if web.max_connections < 4 {
+        return Err(invalid(
+            "web.max_connections",
+            &format!(
+                "{} leaves no room for a browser's event stream and its requests",
+                web.max_connections
+            ),
+            "allow at least 4 (the default is 512)",
+        ));
+    }
+    for (key, value) in [
+        ("web.header_timeout", web.header_timeout),
+        ("web.body_timeout", web.body_timeout),
+    ] {
+        if value < Duration::from_millis(100) {
+            return Err(invalid(key, "shorter than 100ms", "use seconds, e.g. 10s"));
+        }
+    }
     if web.enabled && !bind.ip().is_loopback() {
         if !web.allow_remote {
             return Err(invalid(

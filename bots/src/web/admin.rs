@@ -120,11 +120,29 @@ pub(super) async fn metrics(State(app): State<App>, headers: HeaderMap) -> Respo
         return refused;
     }
     match app.service.prometheus() {
-        Ok(text) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-            text,
-        )
-            .into_response(),
+        Ok(mut text) => {
+            let c = &app.connections;
+            let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+            text.push_str(&format!(
+                "# HELP headshot_web_connections_open Open connections to the web port.\n\
+                 # TYPE headshot_web_connections_open gauge\n\
+                 headshot_web_connections_open {}\n\
+                 # HELP headshot_web_connections_accepted_total Connections accepted by the web port.\n\
+                 # TYPE headshot_web_connections_accepted_total counter\n\
+                 headshot_web_connections_accepted_total {}\n\
+                 # HELP headshot_web_connections_refused_total Connections answered 503 because web.max_connections were open.\n\
+                 # TYPE headshot_web_connections_refused_total counter\n\
+                 headshot_web_connections_refused_total {}\n",
+                load(&c.open),
+                load(&c.accepted),
+                load(&c.refused)
+            ));
+            (
+                [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                text,
+            )
+                .into_response()
+        }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}")),
     }
 }

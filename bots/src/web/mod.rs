@@ -23,6 +23,7 @@ mod access;
 mod admin;
 mod chat;
 mod hub;
+mod listen;
 
 use access::{identify, same_secret};
 pub use chat::parse_line;
@@ -49,6 +50,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 pub use hub::{Bounds, FileView, Frame, From, Hub, Message, WebFront};
+pub use listen::{Counters, Limits};
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
@@ -59,6 +61,10 @@ const BROWSER_COOKIE: &str = "headshot_browser";
 const ACCESS_COOKIE: &str = "headshot_access";
 /// Longest text a browser may send.
 pub const TEXT_MAX: usize = 4000;
+/// The largest body of the JSON routes (a line of text, a button press, a pause reason).
+const JSON_BODY_MAX: usize = 64 * 1024;
+/// How long a shutdown waits for open requests.
+const DRAIN: Duration = Duration::from_secs(10);
 
 /// Settings of the web server.
 #[derive(Debug, Clone)]
@@ -71,6 +77,8 @@ pub struct Options {
     pub bounds: Bounds,
     /// Listening on loopback only (then `/metrics` needs no token).
     pub loopback: bool,
+    /// Connections, header and body deadlines.
+    pub limits: Limits,
 }
 
 impl Options {
@@ -85,6 +93,11 @@ impl Options {
                 keep: config.retention.results,
             },
             loopback: config.web.bind.ip().is_loopback(),
+            limits: Limits {
+                max_connections: config.web.max_connections,
+                header_timeout: config.web.header_timeout,
+                body_timeout: config.web.body_timeout,
+            },
         }
     }
 }
@@ -95,6 +108,7 @@ struct App {
     hub: Arc<Hub>,
     options: Arc<Options>,
     stop: CancellationToken,
+    connections: Arc<Counters>,
 }
 
 /// The browser making a request.
@@ -130,11 +144,14 @@ pub async fn serve(
     let hub = Arc::new(Hub::new(options.bounds));
     service.attach(Arc::new(WebFront::new(hub.clone())));
     let stop = CancellationToken::new();
+    let limits = options.limits;
+    let connections = Arc::new(Counters::default());
     let app = App {
         service,
         hub: hub.clone(),
         options: Arc::new(options),
         stop: stop.clone(),
+        connections: connections.clone(),
     };
     let sweeper = {
         let (hub, stop) = (hub, stop.clone());
@@ -155,9 +172,7 @@ pub async fn serve(
             stop.cancel();
         }
     };
-    let result = axum::serve(listener, router(app))
-        .with_graceful_shutdown(graceful)
-        .await;
+    let result = listen::serve(listener, router(app), limits, connections, graceful, DRAIN).await;
     stop.cancel();
     let _ = sweeper.await;
     result.map_err(|e| anyhow::anyhow!("web server: {e}"))
@@ -196,7 +211,28 @@ fn router(app: App) -> Router {
         .route("/admin/api/resume", post(admin::resume))
         .route("/healthz", get(admin::healthz))
         .route("/metrics", get(admin::metrics))
+        .layer(DefaultBodyLimit::max(JSON_BODY_MAX))
+        .layer(middleware::from_fn_with_state(upload_limit, declared_length))
         .with_state(app)
+}
+
+/// Refuses a body whose declared length is over its route's limit before reading any of it
+/// (the body limits themselves cover bodies sent without a length).
+async fn declared_length(State(upload_limit): State<usize>, request: Request, next: Next) -> Response {
+    let limit = if request.uri().path() == "/api/upload" {
+        upload_limit
+    } else {
+        JSON_BODY_MAX
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, "This request is too large.");
+    }
+    next.run(request).await
 }
 
 fn asset(mime: &'static str, body: &'static str) -> Response {

@@ -31,6 +31,7 @@ pub fn web_options() -> Options {
             keep: Duration::from_secs(3600),
         },
         loopback: true,
+        limits: web::Limits::default(),
     }
 }
 
