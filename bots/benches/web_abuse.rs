@@ -19,7 +19,8 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::web::until_closed;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 fn main() {
@@ -80,20 +81,6 @@ fn wrk(url: &str, seconds: u32) -> (f64, String, u64) {
     (rps, p99, non2xx)
 }
 
-/// Reads until the server closes the connection (or `limit`): what it sent and when it closed.
-async fn until_closed(mut s: TcpStream, limit: Duration) -> (Vec<u8>, Option<Duration>) {
-    let started = Instant::now();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 512];
-    loop {
-        match tokio::time::timeout_at((started + limit).into(), s.read(&mut buf)).await {
-            Err(_) => return (got, None),
-            Ok(Ok(0)) | Ok(Err(_)) => return (got, Some(started.elapsed())),
-            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
 async fn run() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("web.toml"), "require_consent = false\n").unwrap();
@@ -116,7 +103,9 @@ async fn run() {
     let mut flood = Vec::new();
     for _ in 0..1000 {
         match TcpStream::connect(&addr).await {
-            Ok(s) => flood.push(tokio::spawn(until_closed(s, Duration::from_secs(20)))),
+            Ok(mut s) => flood.push(tokio::spawn(async move {
+                until_closed(&mut s, Duration::from_secs(20)).await
+            })),
             Err(e) => println!("  connect failed: {e}"),
         }
     }
@@ -167,7 +156,7 @@ async fn run() {
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            let (_, closed) = until_closed(s, Duration::from_secs(5)).await;
+            let (_, closed) = until_closed(&mut s, Duration::from_secs(5)).await;
             closed.map(|_| started.elapsed())
         }));
     }
@@ -206,7 +195,7 @@ async fn run() {
                 1u64 << 30
             );
             s.write_all(head.as_bytes()).await.ok()?;
-            let (answer, _) = until_closed(s, Duration::from_secs(5)).await;
+            let (answer, _) = until_closed(&mut s, Duration::from_secs(5)).await;
             Some(answer.starts_with(b"HTTP/1.1 413"))
         }));
     }

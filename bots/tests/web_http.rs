@@ -7,7 +7,7 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::web::{Browser, WebApp, text_of, web_options};
+use support::web::{Browser, WebApp, text_of, until_closed, web_options};
 use support::{config, faceless, selfie};
 
 async fn app() -> WebApp {
@@ -393,22 +393,6 @@ async fn web_access_token_guards_a_remote_chat() {
     assert_eq!(b.get("/api/catalog").await.status, 200);
     assert_eq!(b.get("/healthz").await.status, 200);
     app.stop().await;
-}
-
-/// Reads what the server sends on a raw connection until it closes it (or `limit` passes):
-/// the bytes and when the close came.
-async fn until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) -> (Vec<u8>, Option<Duration>) {
-    use tokio::io::AsyncReadExt;
-    let started = Instant::now();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    loop {
-        match tokio::time::timeout_at((started + limit).into(), stream.read(&mut buf)).await {
-            Err(_) => return (got, None),
-            Ok(Ok(0)) | Ok(Err(_)) => return (got, Some(started.elapsed())),
-            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
-        }
-    }
 }
 
 /// The web port under abuse, with small limits: a client that connects and sends nothing, or

@@ -334,3 +334,22 @@ impl Browser {
 pub fn text_of(m: &Value) -> String {
     m["text"].as_str().unwrap_or("").to_string()
 }
+
+/// Reads what the server sends on a raw connection until it closes it (or `limit` passes):
+/// the bytes, and how long after the call the close came.
+pub async fn until_closed(
+    stream: &mut tokio::net::TcpStream,
+    limit: Duration,
+) -> (Vec<u8>, Option<Duration>) {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at((started + limit).into(), stream.read(&mut buf)).await {
+            Err(_) => return (got, None),
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, Some(started.elapsed())),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
