@@ -26,6 +26,8 @@ pub mod command;
 pub mod config;
 pub mod control;
 mod conversation;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod job;
 pub mod metrics;
 pub mod runtime;
@@ -47,4 +49,4 @@ pub use runtime::queue::{JobQueue, MemoryQueue, SledQueue};
 pub use runtime::retention::Swept;
 pub use scheduler::QueueStats;
 pub use service::Service;
-pub use store::{Store, StoreError};
+pub use store::{ChatRecord, Store, StoreError};

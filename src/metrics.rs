@@ -109,6 +109,8 @@ pub struct Metrics {
     errors: Mutex<BTreeMap<(Platform, ErrorKind), u64>>,
     running: Mutex<BTreeMap<JobId, RunningJob>>,
     recent_ms: Mutex<std::collections::VecDeque<u64>>,
+    /// Photo messages refused because the disk was short of space.
+    pub disk_refusals: std::sync::atomic::AtomicU64,
 }
 
 /// Generation times kept for ETAs.
@@ -176,6 +178,13 @@ impl Metrics {
             out,
             "headshot_delivery_seconds",
             "Time to send one job's results to the chat.",
+        );
+        let _ = writeln!(
+            out,
+            "# HELP headshot_intake_refused_disk_total Photo messages refused because the data directory was short of space.\n\
+             # TYPE headshot_intake_refused_disk_total counter\n\
+             headshot_intake_refused_disk_total {}",
+            self.disk_refusals.load(std::sync::atomic::Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

@@ -252,6 +252,14 @@ pub fn busy() -> String {
     "I'm very busy right now. Please try again in a few minutes.".into()
 }
 
+/// The server cannot store new photos now (its disk is short of space, or writing failed).
+/// The photo was not taken: nothing is queued.
+pub fn cannot_store() -> String {
+    "I can't take photos right now: the server is short of storage. Your photo was not saved; \
+     please send it again later. Headshots already on their way still arrive."
+        .into()
+}
+
 /// Intake paused by an admin.
 pub fn paused(reason: &str) -> String {
     format!("I'm not taking new photos at the moment: {reason}. Please try again later.")

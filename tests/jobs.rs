@@ -287,3 +287,104 @@ async fn a_store_from_a_newer_version_is_refused_clearly() {
         headshot::store::SCHEMA_VERSION
     );
 }
+
+/// A small file system of its own (tmpfs; the tests run as root, as CI does), unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(megabytes: u64) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mounting a {megabytes} MB tmpfs failed: this test needs root (CI runs as root)"
+        );
+        SmallDisk { dir }
+    }
+
+    fn free(&self) -> u64 {
+        let stat = rustix::fs::statvfs(self.dir.path()).unwrap();
+        stat.f_bavail * stat.f_frsize
+    }
+
+    /// Writes a filler file until at most `left` bytes are free.
+    fn fill_to(&self, left: u64) -> std::path::PathBuf {
+        let path = self.dir.path().join("filler");
+        let need = self.free().saturating_sub(left);
+        std::fs::write(&path, vec![0u8; need as usize]).unwrap();
+        assert!(self.free() <= left, "{} free", self.free());
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_disk_refuses_new_photos_keeps_delivering_and_recovers() {
+    let disk = SmallDisk::mount(48);
+    let dir = disk.dir.path().join("data");
+    let mut c = config(false);
+    c.intake.max_bytes = 1 << 20;
+    c.intake.min_free_disk = 8 << 20;
+    let h = Harness::start_with(
+        c,
+        FakeGenerator::new(25, Duration::from_millis(40)),
+        Store::open(&dir).unwrap(),
+    )
+    .await;
+    // Acknowledged and running when the disk runs short.
+    h.photo("a", selfie(90)).await;
+    h.front
+        .wait_until("a running", |f| !f.edits("a").is_empty())
+        .await;
+    let filler = disk.fill_to(4 << 20);
+
+    h.photo("b", selfie(90)).await;
+    let told = h.front.texts("b");
+    assert_eq!(
+        told,
+        vec![headshot::text::cannot_store()],
+        "refused, not acknowledged"
+    );
+    assert!(
+        h.service.store().jobs_of(&user("b")).unwrap().is_empty(),
+        "nothing queued"
+    );
+    let mut metrics = String::new();
+    h.service.metrics().render(&mut metrics);
+    assert!(
+        metrics.contains("headshot_intake_refused_disk_total 1"),
+        "{metrics}"
+    );
+
+    // What was acknowledged is still delivered while the disk is short.
+    h.front
+        .wait_until("a delivered", |f| f.albums("a").len() == 1)
+        .await;
+
+    // Space returns: photos are taken again.
+    std::fs::remove_file(filler).unwrap();
+    h.photo("b", selfie(90)).await;
+    h.front
+        .wait_until("b delivered", |f| f.albums("b").len() == 1)
+        .await;
+    assert_eq!(h.front.texts("b")[0], headshot::text::cannot_store());
+    h.shutdown().await;
+    // Nothing acknowledged was lost: both jobs are on disk as delivered.
+    let store = Store::open(&dir).unwrap();
+    let done: Vec<JobState> = store.all_jobs().unwrap().iter().map(|j| j.state).collect();
+    assert_eq!(done.len(), 2, "{done:?}");
+}

@@ -10,5 +10,7 @@
 
 pub mod discord;
 pub mod download;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod telegram;
 pub mod web;

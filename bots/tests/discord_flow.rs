@@ -388,6 +388,68 @@ async fn discord_restart_mid_job_delivers_once() {
     bot.stop().await;
 }
 
+/// Which thread a conversation's results go to and which messages Delete removes are kept in
+/// the store: a delivery retried after a restart goes into the thread opened before it (not a
+/// second one), and Delete after another restart still removes the album.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discord_threads_and_delete_survive_restarts() {
+    let fake = std::sync::Arc::new(DiscordFake::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let store = || support::open_when_free(dir.path());
+    let mut config = support::config(false);
+    // Long enough for the bot to stop before the album's first retry.
+    config.delivery.backoff_base = Duration::from_secs(3);
+    let bot = DiscordBot::start_with(fake, store(), config, 2).await;
+    let f = &bot.fake;
+    f.inject_failure(
+        "POST",
+        "/channels/*/messages",
+        support::discord_fake::Injected::discord(500, 0, "Internal Server Error"),
+        1,
+    );
+    f.register_attachment("me.png", selfie(), "image/png");
+    headshot_in(f, USER, CHANNEL, Some(GUILD_ID), "me.png");
+    f.wait_for(WAIT, |r| {
+        r.iter()
+            .any(|q| q.is("POST", "/channels/*/messages") && q.status == 500)
+    })
+    .await;
+    let thread = thread_id(f);
+    let fake = bot.stop().await;
+    assert!(albums(&fake).is_empty(), "the album waits for its retry");
+
+    let bot = DiscordBot::start_with(fake, store(), support::config(false), 2).await;
+    let f = &bot.fake;
+    f.wait_for(WAIT, |_| albums(f).len() == 1).await;
+    assert!(
+        album_into(&albums(f)[0], thread),
+        "the retry goes into the job's thread"
+    );
+    assert_eq!(f.threads().len(), 1, "no second thread after the restart");
+    f.wait_for(WAIT, |_| {
+        f.find_component(thread, &format!("{USER}|del:")).is_some()
+    })
+    .await;
+    let (del_msg, delete) = f.find_component(thread, &format!("{USER}|del:")).unwrap();
+    let fake = bot.stop().await;
+
+    let bot = DiscordBot::start_with(fake, store(), support::config(false), 2).await;
+    let f = &bot.fake;
+    let album_id = f
+        .messages_in(thread)
+        .iter()
+        .find(|m| m["attachments"].as_array().is_some_and(|a| !a.is_empty()))
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .expect("the album in the thread");
+    f.button(USER, thread, Some(GUILD_ID), del_msg, &delete);
+    f.wait_for(WAIT, |r| {
+        r.iter()
+            .any(|q| q.is("DELETE", &format!("/channels/{thread}/messages/{album_id}")) && q.ok())
+    })
+    .await;
+    bot.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discord_expired_token_falls_back_to_channel_messages() {
     let bot = DiscordBot::start(false).await;

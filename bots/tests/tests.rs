@@ -9,6 +9,7 @@ mod cli;
 mod diffusion_serve;
 mod discord_flow;
 mod discord_serve;
+mod fuzz_replay;
 mod telegram_flow;
 mod telegram_rules;
 mod telegram_serve;

@@ -214,11 +214,68 @@ async fn web_forget_deletes_the_store_and_the_transcript() {
         assert!(tokio::time::Instant::now() < deadline, "{:#?}", b.thread());
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    assert_eq!(
+        app.service.store().count_chat_keys(&user),
+        1,
+        "the kept transcript is only the confirmation"
+    );
     assert!(text_of(&b.thread()[0]).to_lowercase().contains("delete"));
     assert_eq!(
         b.get(&url).await.status,
         404,
         "the results are gone from memory too"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_transcript_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = || support::open_when_free(dir.path());
+    let app = WebApp::start_with(config(false), web_options(), store()).await;
+    let b = app.browser();
+    b.listen().await;
+    b.upload(vec![("me.png", "image/png", selfie())], None).await;
+    headshots(&b).await;
+    b.wait_bot("the result buttons", |m| {
+        m["buttons"].to_string().contains("reroll:")
+    })
+    .await;
+    let before = b.thread();
+    app.stop().await;
+
+    // The same browser (its cookie) after the restart: the page replays the whole transcript,
+    // the status as last edited, and the album's files still open.
+    let app = WebApp::start_with(config(false), web_options(), store()).await;
+    let again = Browser::at(&app.url);
+    *again.cookies.lock().unwrap() = b.cookies.lock().unwrap().clone();
+    again.listen().await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while again.thread().len() < before.len() {
+        assert!(tokio::time::Instant::now() < deadline, "{:#?}", again.thread());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let shown = |t: &[serde_json::Value]| -> Vec<(String, String, String)> {
+        t.iter()
+            .map(|m| (m["id"].to_string(), text_of(m), m["attachments"].to_string()))
+            .collect()
+    };
+    assert_eq!(shown(&again.thread()), shown(&before));
+    assert!(before.iter().any(|m| text_of(m).starts_with("Done")));
+    let album = before
+        .iter()
+        .find(|m| m["kind"] == "album" && m["from"] == "bot")
+        .unwrap();
+    let file = again.get(album["attachments"][0]["url"].as_str().unwrap()).await;
+    assert_eq!(file.status, 200);
+    assert_eq!(image::load_from_memory(&file.body).unwrap().height(), 50);
+    // Another browser still cannot see it.
+    assert_eq!(
+        app.browser()
+            .get(album["attachments"][0]["url"].as_str().unwrap())
+            .await
+            .status,
+        404
     );
     app.stop().await;
 }

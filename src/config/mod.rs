@@ -126,6 +126,10 @@ pub struct IntakeConfig {
     pub max_pixels: u64,
     /// Most selfies in one album.
     pub album_max: usize,
+    /// New photos are refused ("can't take photos right now") while the data directory's file
+    /// system has less free space than this, in bytes; queued jobs and deliveries go on. 0
+    /// turns the check off. (sled blocks, rather than failing, when its disk is full.)
+    pub min_free_disk: u64,
 }
 
 /// Allow-list and admins. Empty lists allow everyone.

@@ -70,6 +70,7 @@ pub(super) struct RawIntake {
     pub(super) max_side: Option<u32>,
     pub(super) max_pixels: Option<u64>,
     pub(super) album_max: Option<usize>,
+    pub(super) min_free_disk: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

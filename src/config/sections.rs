@@ -94,12 +94,20 @@ pub(super) fn intake(raw: &RawIntake) -> Result<IntakeConfig, ConfigError> {
         max_side: raw.max_side.unwrap_or(12_000),
         max_pixels: raw.max_pixels.unwrap_or(50_000_000),
         album_max: raw.album_max.unwrap_or(10),
+        min_free_disk: raw.min_free_disk.unwrap_or(256 * 1024 * 1024),
     };
     if intake.max_bytes == 0 || intake.max_side < 64 || intake.max_pixels < 4096 || intake.album_max == 0 {
         return Err(invalid(
             "intake",
             "a limit is too small to accept any selfie",
             "raise max_bytes, max_side (>= 64), max_pixels (>= 4096) or album_max (>= 1)",
+        ));
+    }
+    if intake.min_free_disk != 0 && intake.min_free_disk < intake.max_bytes as u64 {
+        return Err(invalid(
+            "intake.min_free_disk",
+            "is smaller than one upload (intake.max_bytes)",
+            "set it to at least max_bytes (the default is 268435456, 256 MiB), or 0 to turn the check off",
         ));
     }
     Ok(intake)

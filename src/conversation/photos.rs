@@ -22,6 +22,10 @@ pub(super) async fn photos(
         core.frontends.say(chat, refusal).await;
         return Ok(());
     }
+    if disk_low(core) {
+        core.frontends.say(chat, text::cannot_store()).await;
+        return Ok(());
+    }
     if let Some(command) = caption.as_deref().and_then(Command::parse) {
         caption_command(core, user, chat, command).await?;
     }
@@ -94,8 +98,12 @@ pub(super) async fn photos(
     if core.store.user(user)?.is_none() {
         core.store.put_user(user, &record)?;
     }
-    core.store.create_job(&job, &selfies)?;
-    core.store.flush().await?;
+    if let Err(e) = store_job(core, &job, &selfies).await {
+        // Not acknowledged, so not promised: the user sends it again later.
+        tracing::error!(error = %e, job = %job.id, "storing a new job failed; the photo is refused");
+        core.frontends.say(chat, text::cannot_store()).await;
+        return Ok(());
+    }
     if consent_needed {
         consent::ask(core, chat).await;
         return Ok(());
@@ -140,6 +148,45 @@ fn already_taken(
         .jobs_since(user, day_ago)?
         .iter()
         .any(|j| j.chat.chat_id == chat.chat_id && j.chat.reply_to.as_deref() == Some(message)))
+}
+
+/// True when the data directory has less free space than `intake.min_free_disk`: sled blocks
+/// when its disk fills up, so new work stops well before, while what was acknowledged goes on.
+fn disk_low(core: &Core) -> bool {
+    let min = core.config.intake.min_free_disk;
+    let Some(free) = core.store.free_space().filter(|_| min > 0) else {
+        return false;
+    };
+    if free >= min {
+        return false;
+    }
+    core.metrics
+        .disk_refusals
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::warn!(
+        free,
+        min,
+        "the data directory is short of space; new photos are refused"
+    );
+    true
+}
+
+/// Writes a new job and its selfies durably; on failure removes what was written.
+async fn store_job(core: &Core, job: &Job, selfies: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+    let written = core.store.create_job(job, selfies);
+    let result = match written {
+        Ok(()) => core.store.flush().await,
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        let _ = core.store.remove_job(&job.user, &job.id);
+        for (id, _) in selfies {
+            let _ = core
+                .store
+                .remove_selfie_key(format!("{}{id}", job.user.prefix()).as_bytes());
+        }
+    }
+    result
 }
 
 /// Runs the generator's intake checks in one of the gate's check slots.

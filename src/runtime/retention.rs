@@ -1,4 +1,5 @@
-//! Retention: selfies, results and job records are deleted after their configured times.
+//! Retention: selfies, results, job records and the front ends' conversation records are
+//! deleted after their configured times.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,6 +19,8 @@ pub struct Swept {
     pub results: usize,
     /// Job records deleted.
     pub jobs: usize,
+    /// Front ends' conversation records deleted (transcripts, threads).
+    pub chats: usize,
 }
 
 /// Sweeps every `retention.sweep_every` until `stop`.
@@ -78,5 +81,7 @@ pub(crate) fn sweep(store: &Store, r: &RetentionConfig, now: u64) -> Result<Swep
             swept.selfies += 1;
         }
     }
+    // What the front ends keep of a conversation shows results: it lives as long as they do.
+    swept.chats += store.sweep_chats(now.saturating_sub(r.results.as_millis() as u64))?;
     Ok(swept)
 }

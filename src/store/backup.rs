@@ -3,7 +3,7 @@
 //! it is consistent across trees while the service runs.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use super::{BACKUP_MAGIC, SCHEMA_VERSION, Store, StoreError, TREES};
@@ -53,8 +53,16 @@ impl Store {
         let _g = self.exclusive();
         let mut batches = Vec::new();
         let mut count = 0;
-        for _ in 0..TREES.len() + 1 {
+        // Trees follow one another to the end of the file; a backup made before a tree existed
+        // (the `chats` tree came later) restores with that tree empty.
+        while !input.fill_buf()?.is_empty() {
+            if batches.len() > TREES.len() {
+                return Err(StoreError::BadBackup);
+            }
             let name = String::from_utf8(read_chunk(&mut input)?).map_err(|_| StoreError::BadBackup)?;
+            if name != "meta" && !TREES.contains(&name.as_str()) {
+                return Err(StoreError::BadBackup);
+            }
             let n = read_u64(&mut input)?;
             let mut batch = Vec::new();
             for _ in 0..n {

@@ -20,9 +20,10 @@ impl Store {
             &self.jobs,
             &self.results,
             &self.outbox,
+            &self.chats,
         )
-            .transaction(|(a, b, c, d, e)| {
-                for (tree, ks) in [a, b, c, d, e].into_iter().zip(&keys) {
+            .transaction(|(a, b, c, d, e, f)| {
+                for (tree, ks) in [a, b, c, d, e, f].into_iter().zip(&keys) {
                     for k in ks {
                         tree.remove(k)?;
                     }
@@ -34,10 +35,13 @@ impl Store {
         Ok(removed)
     }
 
-    /// Number of keys of the user in all trees (0 after [`Store::forget`]).
+    /// Number of keys of the user in the core's trees and `meta` (0 after [`Store::forget`]).
+    /// The front ends' conversation records are counted by [`Store::count_chat_keys`]: a reply
+    /// sent after `/forget` (its confirmation) starts a new one.
     pub fn count_user_keys(&self, user: &UserKey) -> usize {
         self.user_trees()
             .iter()
+            .filter(|t| t.name() != self.chats.name())
             .map(|t| t.scan_prefix(user.prefix()).count())
             .sum::<usize>()
             + self
@@ -90,6 +94,7 @@ impl Store {
             jobs: self.jobs.len(),
             results: self.results.len(),
             outbox: self.outbox.len(),
+            chats: self.chats.len(),
             disk_bytes: self.db.size_on_disk()?,
         })
     }

@@ -7,6 +7,9 @@
 //! - `jobs`:    `p:u:<job-id>`     -> [`Job`] (JSON)
 //! - `results`: `p:u:<job-id>:NN`  -> output header (JSON) + image bytes
 //! - `outbox`:  `p:u:<job-id>:<kind>` -> [`OutboxEntry`] (JSON)
+//! - `chats`:   `p:u:<name>`       -> written-at ms (u64, big endian) + an adapter's bytes: what a
+//!   front end keeps about its conversations across restarts (the web chat's transcript,
+//!   Discord's threads and messages); `/forget` and retention reach it like the rest
 //! - `meta`:    `schema_version`   -> u32 (big endian)
 //!
 //! Every write takes the shared side of a gate; flushes, backups and `/forget` take the
@@ -21,6 +24,7 @@
 //! `/forget`, retention and `headshot data` remove and count.
 
 mod backup;
+mod chats;
 mod codec;
 mod deletion;
 
@@ -34,12 +38,13 @@ use headshot_models::Output;
 
 use crate::chat::{Platform, UserKey};
 use crate::job::{Job, OutboxEntry, UserRecord, job_key};
+pub use chats::ChatRecord;
 use codec::{decode, decode_output, encode, encode_output};
 
 /// The schema this build writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
-const TREES: [&str; 5] = ["users", "selfies", "jobs", "results", "outbox"];
+const TREES: [&str; 6] = ["users", "selfies", "jobs", "results", "outbox", "chats"];
 const BACKUP_MAGIC: &[u8] = b"HEADSHOT-BACKUP\n";
 
 /// Store failures.
@@ -90,7 +95,10 @@ pub struct Store {
     jobs: sled::Tree,
     results: sled::Tree,
     outbox: sled::Tree,
+    chats: sled::Tree,
     meta: sled::Tree,
+    /// The data directory (`None` for a temporary store).
+    dir: Option<Arc<std::path::PathBuf>>,
     gate: Arc<RwLock<()>>,
     flushing: Arc<tokio::sync::Mutex<()>>,
     /// Writes finished so far (a counter, for group commit).
@@ -112,6 +120,8 @@ pub struct StoreStats {
     pub results: usize,
     /// Deliveries waiting.
     pub outbox: usize,
+    /// Conversation records of the front ends (transcripts, threads).
+    pub chats: usize,
     /// Bytes on disk.
     pub disk_bytes: u64,
 }
@@ -141,7 +151,9 @@ impl Store {
         }));
         let opened = std::panic::catch_unwind(|| {
             let db = sled::Config::new().path(dir).flush_every_ms(None).open()?;
-            Store::from_db(db)
+            let mut store = Store::from_db(db)?;
+            store.dir = Some(Arc::new(dir.to_path_buf()));
+            Ok(store)
         });
         std::panic::set_hook(previous_hook);
         match opened {
@@ -171,7 +183,9 @@ impl Store {
             jobs: db.open_tree("jobs")?,
             results: db.open_tree("results")?,
             outbox: db.open_tree("outbox")?,
+            chats: db.open_tree("chats")?,
             meta: db.open_tree("meta")?,
+            dir: None,
             db,
             gate: Arc::new(RwLock::new(())),
             flushing: Arc::new(tokio::sync::Mutex::new(())),
@@ -180,6 +194,13 @@ impl Store {
         };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Free space for an unprivileged writer on the data directory's file system, in bytes;
+    /// `None` for a temporary store or when the file system does not say.
+    pub fn free_space(&self) -> Option<u64> {
+        let stat = rustix::fs::statvfs(self.dir.as_deref()?.as_path()).ok()?;
+        Some(stat.f_bavail.saturating_mul(stat.f_frsize))
     }
 
     /// The stored schema version.
@@ -475,13 +496,14 @@ impl Store {
         flatten(done)
     }
 
-    fn user_trees(&self) -> [sled::Tree; 5] {
+    fn user_trees(&self) -> [sled::Tree; 6] {
         [
             self.users.clone(),
             self.selfies.clone(),
             self.jobs.clone(),
             self.results.clone(),
             self.outbox.clone(),
+            self.chats.clone(),
         ]
     }
 }

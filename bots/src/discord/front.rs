@@ -2,11 +2,19 @@
 //! original response; results go to a thread created for the job (private or public), a DM, or
 //! as ephemeral follow-ups when neither is possible; expired interaction tokens fall back to
 //! plain channel messages.
+//!
+//! Which thread or DM a conversation's results went to, and which messages its Delete button
+//! removes, are kept in the store's `chats` tree (`target:<conversation>`, `sent:<conversation>`)
+//! as well as in bounded memory: after a restart, a late delivery goes to the same thread (never
+//! a second one) and Delete still removes older messages. `/forget` and retention reach them.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use headshot::{Attachment, Button, ChatRef, FrontEnd, Limits, MessageId, Outbound, Platform, SendError};
+use headshot::{
+    Attachment, Button, ChatRef, FrontEnd, Limits, MessageId, Outbound, Platform, SendError, Store, UserKey,
+};
+use serde::{Deserialize, Serialize};
 
 use super::bounded::Bounded;
 use super::error::{cannot_thread, classify, token_gone};
@@ -27,8 +35,11 @@ pub const REMEMBERED: usize = 10_000;
 /// Discord's request size limit (all files of one message).
 pub const REQUEST_MAX: usize = 25 * 1024 * 1024;
 
+/// Messages remembered per conversation for Delete (the oldest are forgotten past it).
+const SENT_PER_CONVERSATION: usize = 200;
+
 /// Where a job's results go.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 enum Target {
     Channel(ChannelId),
     Ephemeral,
@@ -46,6 +57,19 @@ pub struct DiscordFront {
     dms: Bounded<u64, ChannelId>,
     /// Messages sent per conversation, for the Delete button.
     sent: Bounded<String, Vec<(ChannelId, DMessageId)>>,
+    /// Where targets and sent messages outlive a restart.
+    store: Option<Store>,
+}
+
+/// The user a conversation's records belong to: the requester, or in a DM the user whose
+/// id the chat carries.
+fn user_of(chat: &ChatRef) -> Option<UserKey> {
+    let uid = match Extra::of(chat) {
+        Some(x) => x.uid.to_string(),
+        None if !chat.is_group => chat.chat_id.clone(),
+        None => return None,
+    };
+    Some(UserKey::new(Platform::Discord, uid))
 }
 
 fn channel_message(channel: ChannelId, message: DMessageId) -> MessageId {
@@ -70,6 +94,28 @@ impl DiscordFront {
             targets: Bounded::new(REMEMBERED),
             dms: Bounded::new(REMEMBERED),
             sent: Bounded::new(REMEMBERED),
+            store: None,
+        }
+    }
+
+    /// Keeps targets and sent messages in `store` too (the service's).
+    pub fn with_store(mut self, store: Store) -> DiscordFront {
+        self.store = Some(store);
+        self
+    }
+
+    fn load<T: for<'de> Deserialize<'de>>(&self, user: Option<&UserKey>, name: &str) -> Option<T> {
+        let record = self.store.as_ref()?.chat(user?, name).ok()??;
+        serde_json::from_slice(&record.bytes).ok()
+    }
+
+    fn keep<T: Serialize>(&self, user: Option<&UserKey>, name: &str, value: &T) {
+        let (Some(store), Some(user)) = (&self.store, user) else {
+            return;
+        };
+        let bytes = serde_json::to_vec(value).unwrap_or_default();
+        if let Err(e) = store.put_chat(user, name, &bytes) {
+            tracing::warn!(error = %e, "could not keep a Discord conversation record");
         }
     }
 
@@ -78,15 +124,37 @@ impl DiscordFront {
         &self.http
     }
 
-    fn remember(&self, key: &str, channel: ChannelId, message: DMessageId) {
-        self.sent.update(key.to_string(), |list| {
-            list.get_or_insert_with(Vec::new).push((channel, message));
+    fn remember(&self, chat: &ChatRef, key: &str, channel: ChannelId, message: DMessageId) {
+        let user = user_of(chat);
+        let name = format!("sent:{key}");
+        let list = self.sent.update(key.to_string(), |list| {
+            let list = list.get_or_insert_with(|| self.load(user.as_ref(), &name).unwrap_or_default());
+            list.push((channel, message));
+            let extra = list.len().saturating_sub(SENT_PER_CONVERSATION);
+            list.drain(..extra);
+            list.clone()
         });
+        self.keep(user.as_ref(), &name, &list);
     }
 
-    /// Messages sent for a conversation (for Delete); forgets them.
-    pub fn take_sent(&self, key: &str) -> Vec<(ChannelId, DMessageId)> {
-        self.sent.remove(&key.to_string()).unwrap_or_default()
+    /// Messages sent for a conversation of user `uid` (for Delete), also those sent before a
+    /// restart; forgets them.
+    pub fn take_sent(&self, uid: u64, key: &str) -> Vec<(ChannelId, DMessageId)> {
+        let mut list = self.sent.remove(&key.to_string()).unwrap_or_default();
+        let user = UserKey::new(Platform::Discord, uid.to_string());
+        let name = format!("sent:{key}");
+        for kept in self
+            .load::<Vec<(ChannelId, DMessageId)>>(Some(&user), &name)
+            .unwrap_or_default()
+        {
+            if !list.contains(&kept) {
+                list.push(kept);
+            }
+        }
+        if let Some(store) = &self.store {
+            let _ = store.remove_chat(&user, &name);
+        }
+        list
     }
 
     /// The DM channel with a user (opened once).
@@ -164,7 +232,10 @@ impl DiscordFront {
         caption: &str,
     ) -> Result<Target, SendError> {
         let key = key_of(chat);
-        if let Some(t) = self.targets.get(&key) {
+        let user = user_of(chat);
+        let name = format!("target:{key}");
+        if let Some(t) = self.targets.get(&key).or_else(|| self.load(user.as_ref(), &name)) {
+            self.targets.insert(key, t);
             return Ok(t);
         }
         let target = match extra {
@@ -203,6 +274,7 @@ impl DiscordFront {
             }
             _ => Target::Channel(self.channel_of(chat).await?),
         };
+        self.keep(user.as_ref(), &name, &target);
         self.targets.insert(key, target);
         Ok(target)
     }
@@ -262,14 +334,17 @@ impl DiscordFront {
         let owner = extra.as_ref().filter(|_| chat.is_group).map(|x| x.uid);
         let key = key_of(chat);
         let text: String = text.chars().take(self.limits.text_max).collect();
-        let existing = self.targets.get(&key);
+        let existing = self
+            .targets
+            .get(&key)
+            .or_else(|| self.load(user_of(chat).as_ref(), &format!("target:{key}")));
         // After results went to a thread or DM, the rest of the conversation follows them.
         if let Some(Target::Channel(channel)) = existing {
             let id = self
                 .post(channel, &text, components(buttons, owner, &key), Vec::new(), None)
                 .await
                 .map_err(|e| classify(&e))?;
-            self.remember(&key, channel, id);
+            self.remember(chat, &key, channel, id);
             return Ok(Some(channel_message(channel, id)));
         }
         if let Some(x) = &extra
@@ -363,7 +438,7 @@ impl DiscordFront {
                         .post(channel, &text, Vec::new(), batch, embed)
                         .await
                         .map_err(|e| classify(&e))?;
-                    self.remember(&key, channel, id);
+                    self.remember(chat, &key, channel, id);
                     channel_message(channel, id)
                 }
                 Target::Ephemeral => {

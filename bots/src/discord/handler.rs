@@ -9,7 +9,7 @@ use headshot::{ChatRef, Event, Inbound, Platform, Service, Upload, UserKey};
 use serenity::all::{
     Attachment, ChannelType, Command, CommandInteraction, ComponentInteraction, ComponentInteractionDataKind,
     Context, CreateInteractionResponse, CreateInteractionResponseMessage, EventHandler, GuildId, Interaction,
-    Message, Ready, ResolvedValue,
+    Message, Ready, ResolvedOption, ResolvedValue,
 };
 
 use super::commands::commands;
@@ -32,6 +32,63 @@ fn option_text(value: &ResolvedValue<'_>) -> Option<String> {
         ResolvedValue::Integer(i) => Some(i.to_string()),
         ResolvedValue::Boolean(b) => Some(b.to_string()),
         _ => None,
+    }
+}
+
+/// What a slash command asks of the core, read from its name and options before any download.
+pub(crate) enum CommandReading<'a> {
+    /// Events for the core, in order.
+    Events(Vec<Event>),
+    /// `/headshot`: settings events first, then the selfie (if attached) with its style as a
+    /// caption.
+    Headshot {
+        events: Vec<Event>,
+        selfie: Option<&'a Attachment>,
+        caption: Option<String>,
+    },
+    /// `/server`: the server's delivery policy (`None`: back to any).
+    Server(Option<String>),
+}
+
+/// Reads a slash command as [`Handler`] handles it.
+pub(crate) fn read_command<'a>(name: &str, options: &[ResolvedOption<'a>]) -> CommandReading<'a> {
+    let text = |key: &str| {
+        options
+            .iter()
+            .find(|o| o.name == key)
+            .and_then(|o| option_text(&o.value))
+    };
+    let settings = |keys: &[&str]| -> Vec<Event> {
+        keys.iter()
+            .filter_map(|key| text(key).map(|v| Event::Command(ChatCommand::from_parts(key, &v))))
+            .collect()
+    };
+    match name {
+        "headshot" => CommandReading::Headshot {
+            events: settings(&["mode", "crop"]),
+            selfie: options.iter().find_map(|o| match o.value {
+                ResolvedValue::Attachment(a) => Some(a),
+                _ => None,
+            }),
+            caption: text("style").map(|s| format!("/style {s}")),
+        },
+        "style" => CommandReading::Events(vec![Event::Command(match text("style") {
+            Some(s) => ChatCommand::from_parts("style", &s),
+            None => ChatCommand::Styles,
+        })]),
+        "settings" => {
+            let events = settings(&["delivery", "mode", "crop", "variants"]);
+            if events.is_empty() {
+                CommandReading::Events(vec![Event::Command(ChatCommand::Settings)])
+            } else {
+                CommandReading::Events(events)
+            }
+        }
+        "server" => CommandReading::Server(text("delivery").filter(|v| v != "any")),
+        other => CommandReading::Events(vec![Event::Command(ChatCommand::from_parts(
+            other,
+            &text("style").unwrap_or_default(),
+        ))]),
     }
 }
 
@@ -221,73 +278,48 @@ impl Handler {
             ephemeral,
         );
         let options = cmd.data.options();
-        let text = |key: &str| {
-            options
-                .iter()
-                .find(|o| o.name == key)
-                .and_then(|o| option_text(&o.value))
-        };
-        match name.as_str() {
-            "headshot" => {
-                for key in ["mode", "crop"] {
-                    if let Some(v) = text(key) {
-                        let event = Event::Command(ChatCommand::from_parts(key, &v));
-                        self.handle(uid, &chat, event).await;
-                    }
+        match read_command(&name, &options) {
+            CommandReading::Headshot {
+                events,
+                selfie,
+                caption,
+            } => {
+                for event in events {
+                    self.handle(uid, &chat, event).await;
                 }
-                let selfie = options.iter().find_map(|o| match o.value {
-                    ResolvedValue::Attachment(a) => Some(a),
-                    _ => None,
-                });
                 let Some(selfie) = selfie else {
                     self.handle(uid, &chat, Event::Text(String::new())).await;
                     return;
                 };
-                let caption = text("style").map(|s| format!("/style {s}"));
                 if let Some(event) = self.photos(&[selfie], caption, &chat).await {
                     self.handle(uid, &chat, event).await;
                 }
             }
-            "style" => {
-                let event = Event::Command(match text("style") {
-                    Some(s) => ChatCommand::from_parts("style", &s),
-                    None => ChatCommand::Styles,
-                });
-                self.handle(uid, &chat, event).await;
-            }
-            "settings" => {
-                let mut any = false;
-                for key in ["delivery", "mode", "crop", "variants"] {
-                    if let Some(v) = text(key) {
-                        any = true;
-                        let event = Event::Command(ChatCommand::from_parts(key, &v));
-                        self.handle(uid, &chat, event).await;
-                    }
-                }
-                if !any {
-                    self.handle(uid, &chat, Event::Command(ChatCommand::Settings))
-                        .await;
+            CommandReading::Events(events) => {
+                for event in events {
+                    self.handle(uid, &chat, event).await;
                 }
             }
-            "server" => {
+            CommandReading::Server(value) => {
                 let admin = cmd
                     .member
                     .as_ref()
                     .and_then(|m| m.permissions)
                     .is_some_and(|p| p.manage_guild() || p.administrator());
-                let reply = match (cmd.guild_id, admin, text("delivery")) {
-                    (None, _, _) => "This setting is for servers.".to_string(),
-                    (Some(_), false, _) => "Only server admins (Manage Server) can change this.".to_string(),
-                    (Some(g), true, value) => {
-                        let value = value.unwrap_or_else(|| "any".into());
-                        let stored = (value != "any").then_some(value.as_str());
+                let reply = match (cmd.guild_id, admin) {
+                    (None, _) => "This setting is for servers.".to_string(),
+                    (Some(_), false) => "Only server admins (Manage Server) can change this.".to_string(),
+                    (Some(g), true) => {
                         match self.service.store().set_server_setting(
                             Platform::Discord,
                             &g.get().to_string(),
                             "delivery",
-                            stored,
+                            value.as_deref(),
                         ) {
-                            Ok(()) => format!("Delivery in this server: {}.", policy_words(&value)),
+                            Ok(()) => format!(
+                                "Delivery in this server: {}.",
+                                policy_words(value.as_deref().unwrap_or("any"))
+                            ),
                             Err(e) => {
                                 tracing::error!(error = %e, "storing a server setting failed");
                                 "Sorry, I couldn't save that. Please try again.".to_string()
@@ -302,11 +334,6 @@ impl Handler {
                     };
                     let _ = headshot::FrontEnd::send(front.as_ref(), &chat, message).await;
                 }
-            }
-            other => {
-                let event =
-                    Event::Command(ChatCommand::from_parts(other, &text("style").unwrap_or_default()));
-                self.handle(uid, &chat, event).await;
             }
         }
     }
@@ -328,7 +355,11 @@ impl Handler {
                 let _ = c
                     .create_response(&ctx.http, CreateInteractionResponse::Acknowledge)
                     .await;
-                let sent = self.front.get().map(|f| f.take_sent(&key)).unwrap_or_default();
+                let sent = self
+                    .front
+                    .get()
+                    .map(|f| f.take_sent(presser, &key))
+                    .unwrap_or_default();
                 for (channel, message) in sent {
                     let _ = channel.delete_message(&ctx.http, message).await;
                 }

@@ -92,7 +92,8 @@ pub async fn run(
         .await
         .map_err(|e| anyhow::anyhow!("Discord client: {e}"))?;
     // The front shares the client's HTTP client: its application id arrives with READY.
-    let front = Arc::new(DiscordFront::new(client.http.clone(), options.limits));
+    let front =
+        Arc::new(DiscordFront::new(client.http.clone(), options.limits).with_store(service.store().clone()));
     let _ = front_cell.set(front.clone());
     service.attach(front);
     drive(&mut client, shutdown).await
@@ -111,4 +112,28 @@ async fn drive(
         .start()
         .await
         .map_err(|e| anyhow::anyhow!("Discord gateway: {e} (check DISCORD_TOKEN)"))
+}
+
+/// Fuzz entry (`fuzz/`, replayed by `cargo test`): an interaction as the gateway delivers it,
+/// read as the adapter reads it before any download: a slash command's options, a component's
+/// custom id, and the conversation data kept with the chat.
+#[doc(hidden)]
+pub fn fuzz_interaction(data: &[u8]) {
+    use serenity::all::Interaction;
+    let Ok(interaction) = serde_json::from_slice::<Interaction>(data) else {
+        return;
+    };
+    match interaction {
+        Interaction::Command(cmd) | Interaction::Autocomplete(cmd) => {
+            let options = cmd.data.options();
+            let _ = handler::read_command(&cmd.data.name, &options);
+        }
+        Interaction::Component(c) => {
+            let id = CustomId::parse(&c.data.custom_id);
+            if let Component::Core(data) = &id.component {
+                let _ = headshot::Action::decode(data);
+            }
+        }
+        _ => {}
+    }
 }

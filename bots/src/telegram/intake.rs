@@ -20,6 +20,106 @@ pub(crate) struct Me {
     pub username: String,
 }
 
+impl Me {
+    /// True when a group message is meant for this bot: a command to it (bare or with our
+    /// `@name`), a reply to one of its messages, or a mention of it.
+    fn addressed(&self, m: &Message) -> bool {
+        let replied = m
+            .reply_to_message()
+            .and_then(|r| r.from.as_ref())
+            .is_some_and(|u| u.id == self.id);
+        let line = m.text().or(m.caption()).unwrap_or("");
+        let command = parse_command(line).is_some_and(|(_, _, to)| self.for_me(to));
+        replied || command || self.mentions(line)
+    }
+
+    fn for_me(&self, to: Option<&str>) -> bool {
+        to.is_none_or(|name| name.eq_ignore_ascii_case(&self.username))
+    }
+
+    fn mentions(&self, line: &str) -> bool {
+        let mention = format!("@{}", self.username.to_lowercase());
+        line.to_lowercase().contains(&mention)
+    }
+
+    /// The text without mentions of the bot.
+    fn strip(&self, line: &str) -> String {
+        let mention = format!("@{}", self.username);
+        let mut out = String::with_capacity(line.len());
+        let mut rest = line;
+        while let Some(at) = find_ignore_case(rest, &mention) {
+            out.push_str(&rest[..at]);
+            rest = &rest[at + mention.len()..];
+        }
+        out.push_str(rest);
+        out.trim().to_string()
+    }
+}
+
+/// What one message, or the messages of one album, ask of the core before any download.
+pub(crate) enum Reading {
+    /// Not for this bot (a group message not addressed to it, a command to another bot).
+    Ignored,
+    /// A command, text or something unusable, as the core's event.
+    Event(UserKey, ChatRef, Event),
+    /// Pictures to download, and the caption's text without mentions of the bot.
+    Pictures(UserKey, ChatRef, Vec<Picture>, Option<String>),
+}
+
+/// Reads messages as [`Intake::messages`] does, without the network.
+pub(crate) fn read(me: &Me, parts: &[Message]) -> Reading {
+    let Some(first) = parts.first() else {
+        return Reading::Ignored;
+    };
+    let Some(from) = first.from.as_ref() else {
+        return Reading::Ignored;
+    };
+    let chat = chat_ref(&first.chat, first);
+    if chat.is_group && !parts.iter().any(|m| me.addressed(m)) {
+        return Reading::Ignored;
+    }
+    let user = UserKey::new(Platform::Telegram, from.id.0.to_string());
+    let pictures: Vec<Picture> = parts.iter().filter_map(picture).collect();
+    if pictures.is_empty() {
+        if let Some(text) = first.text() {
+            return match parse_command(text) {
+                Some((_, _, Some(to))) if !me.for_me(Some(to)) => Reading::Ignored,
+                Some((name, args, _)) => Reading::Event(
+                    user,
+                    chat,
+                    Event::Command(headshot::Command::from_parts(&name, &args)),
+                ),
+                None => Reading::Event(user, chat, Event::Text(me.strip(text))),
+            };
+        }
+        return Reading::Event(user, chat, Event::Other(describe(first).into()));
+    }
+    let caption = parts
+        .iter()
+        .find_map(|m| m.caption())
+        .map(|c| me.strip(c))
+        .filter(|c| !c.is_empty());
+    Reading::Pictures(user, chat, pictures, caption)
+}
+
+/// The core's view of a button press: who pressed, in which chat, and the button's data.
+pub(crate) fn read_callback(query: &CallbackQuery) -> Option<Inbound> {
+    let data = query.data.clone()?;
+    let chat = match &query.message {
+        Some(m) => match m.regular_message() {
+            Some(msg) => chat_ref(&msg.chat, msg),
+            None => chat_ref_of(m.chat(), None),
+        },
+        None => ChatRef::private(Platform::Telegram, query.from.id.0.to_string()),
+    };
+    let user = UserKey::new(Platform::Telegram, query.from.id.0.to_string());
+    Some(Inbound {
+        user,
+        chat,
+        event: Event::Button { data },
+    })
+}
+
 /// Everything a chat worker needs to turn updates into calls of the core.
 pub(crate) struct Intake {
     pub bot: Bot,
@@ -31,7 +131,7 @@ pub(crate) struct Intake {
 }
 
 /// A picture found in a message, before download.
-struct Picture {
+pub(crate) struct Picture {
     file: FileMeta,
     file_name: Option<String>,
     message_id: String,
@@ -40,16 +140,15 @@ struct Picture {
 impl Intake {
     /// Handles one message, or the messages of one album, in order.
     pub async fn messages(&self, parts: Vec<Message>) {
-        let Some(first) = parts.first() else { return };
-        let Some(from) = first.from.as_ref() else { return };
-        let chat = chat_ref(&first.chat, first);
-        let group = chat.is_group;
-        if group && !parts.iter().any(|m| self.addressed(m)) {
-            return;
-        }
-        let user = UserKey::new(Platform::Telegram, from.id.0.to_string());
-        let Some(event) = self.event(&parts, &chat).await else {
-            return;
+        let (user, chat, event) = match read(&self.me, &parts) {
+            Reading::Ignored => return,
+            Reading::Event(user, chat, event) => (user, chat, event),
+            Reading::Pictures(user, chat, pictures, caption) => {
+                let Some(event) = self.photos(pictures, caption, &chat).await else {
+                    return;
+                };
+                (user, chat, event)
+            }
         };
         self.service.handle(Inbound { user, chat, event }).await;
     }
@@ -64,74 +163,13 @@ impl Intake {
         if let Err(e) = answered {
             tracing::warn!(error = %e, "could not answer a callback query");
         }
-        let Some(data) = query.data else { return };
-        let chat = match &query.message {
-            Some(m) => match m.regular_message() {
-                Some(msg) => chat_ref(&msg.chat, msg),
-                None => chat_ref_of(m.chat(), None),
-            },
-            None => ChatRef::private(Platform::Telegram, query.from.id.0.to_string()),
-        };
-        let user = UserKey::new(Platform::Telegram, query.from.id.0.to_string());
-        let event = Event::Button { data };
-        self.service.handle(Inbound { user, chat, event }).await;
-    }
-
-    /// True when a group message is meant for this bot: a command to it (bare or with our
-    /// `@name`), a reply to one of its messages, or a mention of it.
-    fn addressed(&self, m: &Message) -> bool {
-        let replied = m
-            .reply_to_message()
-            .and_then(|r| r.from.as_ref())
-            .is_some_and(|u| u.id == self.me.id);
-        let line = m.text().or(m.caption()).unwrap_or("");
-        let command = parse_command(line).is_some_and(|(_, _, to)| self.for_me(to));
-        replied || command || self.mentions(line)
-    }
-
-    fn for_me(&self, to: Option<&str>) -> bool {
-        to.is_none_or(|name| name.eq_ignore_ascii_case(&self.me.username))
-    }
-
-    fn mentions(&self, line: &str) -> bool {
-        let mention = format!("@{}", self.me.username.to_lowercase());
-        line.to_lowercase().contains(&mention)
-    }
-
-    /// The text without mentions of the bot.
-    fn strip(&self, line: &str) -> String {
-        let mention = format!("@{}", self.me.username);
-        let mut out = String::with_capacity(line.len());
-        let mut rest = line;
-        while let Some(at) = find_ignore_case(rest, &mention) {
-            out.push_str(&rest[..at]);
-            rest = &rest[at + mention.len()..];
+        if let Some(inbound) = read_callback(&query) {
+            self.service.handle(inbound).await;
         }
-        out.push_str(rest);
-        out.trim().to_string()
     }
 
-    /// What the message(s) mean; `None` when there is nothing to hand on (ignored or refused).
-    async fn event(&self, parts: &[Message], chat: &ChatRef) -> Option<Event> {
-        let pictures: Vec<Picture> = parts.iter().filter_map(picture).collect();
-        let first = &parts[0];
-        if pictures.is_empty() {
-            if let Some(text) = first.text() {
-                return match parse_command(text) {
-                    Some((_, _, Some(to))) if !self.for_me(Some(to)) => None,
-                    Some((name, args, _)) => {
-                        Some(Event::Command(headshot::Command::from_parts(&name, &args)))
-                    }
-                    None => Some(Event::Text(self.strip(text))),
-                };
-            }
-            return Some(Event::Other(describe(first).into()));
-        }
-        let caption = parts
-            .iter()
-            .find_map(|m| m.caption())
-            .map(|c| self.strip(c))
-            .filter(|c| !c.is_empty());
+    /// Downloads the pictures; `None` when one is refused (the user is told why).
+    async fn photos(&self, pictures: Vec<Picture>, caption: Option<String>, chat: &ChatRef) -> Option<Event> {
         let mut uploads = Vec::with_capacity(pictures.len());
         for p in pictures {
             match self.download(&p).await {

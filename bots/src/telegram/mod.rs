@@ -156,3 +156,29 @@ async fn start_up(bot: &Bot, polling: bool) {
         tracing::warn!(error = %e, "setMyCommands failed; going on without a command menu");
     }
 }
+
+/// Fuzz entry (`fuzz/`, replayed by `cargo test`): a webhook body or a polled update, read as
+/// the adapter reads it before any download: the routing key, group addressing, commands,
+/// mentions, pictures and button presses.
+#[doc(hidden)]
+pub fn fuzz_update(data: &[u8]) {
+    use teloxide::types::UpdateKind;
+    let Ok(update) = serde_json::from_slice::<teloxide::types::Update>(data) else {
+        return;
+    };
+    let _ = update.chat().map(|c| c.id.0);
+    let me = intake::Me {
+        id: teloxide::types::UserId(7_000_000_001),
+        username: "headshot_bot".into(),
+    };
+    match update.kind {
+        UpdateKind::Message(m) | UpdateKind::EditedMessage(m) => {
+            let _ = intake::read(&me, std::slice::from_ref(&m));
+            let _ = intake::read(&me, &[m.clone(), m]);
+        }
+        UpdateKind::CallbackQuery(q) => {
+            let _ = intake::read_callback(&q);
+        }
+        _ => {}
+    }
+}

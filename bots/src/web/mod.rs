@@ -141,7 +141,7 @@ pub async fn serve(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let hub = Arc::new(Hub::new(options.bounds));
+    let hub = Arc::new(Hub::with_store(options.bounds, service.store().clone()));
     service.attach(Arc::new(WebFront::new(hub.clone())));
     let stop = CancellationToken::new();
     let limits = options.limits;
@@ -249,6 +249,58 @@ fn asset(mime: &'static str, body: &'static str) -> Response {
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// The browser id the web fuzz target's requests carry.
+#[doc(hidden)]
+pub const FUZZ_BROWSER: &str = "fuzzbrowser0000000000001";
+
+/// Fuzz entry (`fuzz/`, replayed by `cargo test`): one request built from `data` to a web chat
+/// served at `addr`, as a browser of ours would send it (same origin, a browser cookie). The
+/// first byte picks the route: a line of text, a button press, an upload with a fixed multipart
+/// boundary, or an upload whose first line is the content type. Returns the status answered,
+/// 0 when the connection closed without an answer (a panic in a handler does that).
+#[doc(hidden)]
+pub async fn fuzz_request(addr: std::net::SocketAddr, data: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (route, rest) = data.split_first().map(|(a, b)| (*a, b)).unwrap_or((0, &[]));
+    let (path, content_type, body): (&str, String, &[u8]) = match route % 4 {
+        0 => ("/api/send", "application/json".into(), rest),
+        1 => ("/api/button", "application/json".into(), rest),
+        2 => (
+            "/api/upload",
+            "multipart/form-data; boundary=fuzzboundary".into(),
+            rest,
+        ),
+        _ => {
+            let cut = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+            let kind: String = String::from_utf8_lossy(&rest[..cut])
+                .chars()
+                .filter(|c| !c.is_control())
+                .collect();
+            ("/api/upload", kind, rest.get(cut + 1..).unwrap_or_default())
+        }
+    };
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nCookie: {BROWSER_COOKIE}={FUZZ_BROWSER}\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return 0;
+    };
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        return 0;
+    }
+    // The server may answer (413, 400) before reading the body and close.
+    let _ = stream.write_all(body).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+    let line = String::from_utf8_lossy(&answer[..answer.len().min(64)]).into_owned();
+    line.strip_prefix("HTTP/1.1 ")
+        .and_then(|l| l.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

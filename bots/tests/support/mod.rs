@@ -98,3 +98,19 @@ impl Bot {
 pub fn selfie() -> Vec<u8> {
     headshot_testkit::selfie(0)
 }
+
+/// Opens the store in `dir` once the service stopped before has let go of it: its last tasks
+/// (a front end's, the platform client's) end shortly after the stop returns.
+pub fn open_when_free(dir: &std::path::Path) -> headshot::Store {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match headshot::Store::open(dir) {
+            Ok(store) => return store,
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("the store in {} stays locked: {e}", dir.display()),
+        }
+    }
+}

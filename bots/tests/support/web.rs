@@ -37,8 +37,12 @@ pub fn web_options() -> Options {
 
 impl WebApp {
     pub async fn start(config: Config, options: Options) -> WebApp {
+        WebApp::start_with(config, options, Store::temporary().unwrap()).await
+    }
+
+    pub async fn start_with(config: Config, options: Options, store: Store) -> WebApp {
         let generator = FakeGenerator::new(3, Duration::from_millis(60));
-        let core = Running::start(config, generator.clone(), Store::temporary().unwrap());
+        let core = Running::start(config, generator.clone(), store);
         let service = core.service.clone();
         let stop = core.stop_token();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
