@@ -28,7 +28,12 @@ fn main() -> ExitCode {
 fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     let config = setup::load_config(cli.config.as_deref())?;
     setup::init_logging(config.log_format, cli.verbose);
-    let runtime = tokio::runtime::Runtime::new()?;
+    // 8 MiB stacks, as the main thread has: deserialising deeply nested platform JSON (polled
+    // Telegram updates, Discord events) recurses deep in serde.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 << 20)
+        .build()?;
     match cli.command {
         cli::Command::Styles { json } => setup::print_styles(&config, json),
         cli::Command::Config {

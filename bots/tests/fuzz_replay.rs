@@ -32,13 +32,23 @@ fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
-/// Runs `f` on every input of `target`, naming the input that panics.
-fn replay(target: &str, f: impl Fn(&[u8])) -> usize {
+/// Runs `f` on every input of `target`, naming the input that panics, on a thread with the
+/// 8 MiB stack the service's threads have (`bots/src/main.rs`).
+fn replay(target: &str, f: impl Fn(&[u8]) + Send + Sync) -> usize {
     let all = inputs(target);
-    for (path, data) in &all {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(data)));
-        assert!(result.is_ok(), "{target}: {} fails", path.display());
-    }
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn_scoped(scope, || {
+                for (path, data) in &all {
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(data)));
+                    assert!(result.is_ok(), "{target}: {} fails", path.display());
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    });
     all.len()
 }
 

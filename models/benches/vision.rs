@@ -1,5 +1,6 @@
 //! Vision model timings on this machine: face detection at two photo sizes
-//! (long side resized to 640 either way) and person segmentation.
+//! (long side resized to 640 either way), person segmentation and the face descriptor
+//! (the network on a 150x150 chip, and with the chip's alignment from a photo).
 //!
 //! Run with `cargo bench -p headshot-models --bench vision`; compare with
 //! `models/tools/bench_ort.py` (onnxruntime on the same inputs).
@@ -7,7 +8,9 @@
 
 use candle_core::Device;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use headshot_models::vision::{DetectorConfig, FaceDetector, Segmenter, SegmenterConfig, Weights};
+use headshot_models::vision::{
+    DetectorConfig, FaceDescriptor, FaceDetector, Segmenter, SegmenterConfig, Weights,
+};
 use image::RgbImage;
 use image::imageops::{self, FilterType};
 
@@ -55,5 +58,24 @@ fn segmentation(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, detection, segmentation);
+fn descriptor(c: &mut Criterion) {
+    let weights = Weights::load_default().expect("weights");
+    let net = FaceDescriptor::new(&weights, &Device::Cpu).expect("descriptor");
+    let detector = FaceDetector::new(&weights, DetectorConfig::default(), &Device::Cpu).expect("detector");
+    let image = photo(512);
+    let face = detector.detect(&image).expect("detect")[0];
+    let chip = headshot_models::vision::descriptor::align(&image, &face.landmarks);
+    let mut group = c.benchmark_group("descriptor");
+    group.sample_size(30);
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("network 150x150", |b| {
+        b.iter(|| net.describe_chip(&chip).expect("describe"))
+    });
+    group.bench_function("aligned from 512x512", |b| {
+        b.iter(|| net.describe(&image, &face.landmarks).expect("describe"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, detection, segmentation, descriptor);
 criterion_main!(benches);

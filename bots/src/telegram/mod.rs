@@ -157,13 +157,57 @@ async fn start_up(bot: &Bot, polling: bool) {
     }
 }
 
+/// Deepest nesting of objects and arrays accepted in an update. Real updates nest about ten
+/// levels (update, message, the message it replies to, its entities and their users, a keyboard); serde
+/// accepts 128, and deserialising teloxide's message types that deep overflows a 2 MiB thread
+/// stack in a debug build (found by the `telegram_update` fuzz target).
+pub const MAX_UPDATE_DEPTH: usize = 16;
+
+/// The deepest nesting of objects and arrays in a JSON text (strings skipped).
+pub fn json_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// A webhook body as an update: refused when nested deeper than [`MAX_UPDATE_DEPTH`] or not an
+/// update.
+pub fn parse_update(body: &[u8]) -> Result<teloxide::types::Update, String> {
+    let depth = json_depth(body);
+    if depth > MAX_UPDATE_DEPTH {
+        return Err(format!(
+            "nested {depth} levels deep, more than {MAX_UPDATE_DEPTH}"
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| e.to_string())
+}
+
 /// Fuzz entry (`fuzz/`, replayed by `cargo test`): a webhook body or a polled update, read as
 /// the adapter reads it before any download: the routing key, group addressing, commands,
 /// mentions, pictures and button presses.
 #[doc(hidden)]
 pub fn fuzz_update(data: &[u8]) {
     use teloxide::types::UpdateKind;
-    let Ok(update) = serde_json::from_slice::<teloxide::types::Update>(data) else {
+    let Ok(update) = parse_update(data) else {
         return;
     };
     let _ = update.chat().map(|c| c.id.0);
@@ -180,5 +224,20 @@ pub fn fuzz_update(data: &[u8]) {
             let _ = intake::read_callback(&q);
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deeply_nested_updates_are_refused_before_deserialising() {
+        assert_eq!(json_depth(br#"{"a": [1, {"b": "[[[{{"}], "c": "\"{"}"#), 3);
+        let deep = format!("{}{}", r#"{"update_id":1,"message":"#.repeat(60), "}".repeat(60));
+        let refused = parse_update(deep.as_bytes()).unwrap_err();
+        assert!(refused.contains("60 levels"), "{refused}");
+        let fine = r#"{"update_id":1,"message":{"message_id":1,"date":1,"chat":{"id":1,"type":"private"},"text":"hi"}}"#;
+        assert!(parse_update(fine.as_bytes()).is_ok());
     }
 }

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use teloxide::types::Update;
 
 use super::Webhook;
 use super::poll::Poller;
@@ -58,7 +57,7 @@ async fn receive(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> S
     if !bool::from(subtle::ConstantTimeEq::ct_eq(given, hook.secret.as_bytes())) {
         return StatusCode::UNAUTHORIZED;
     }
-    match serde_json::from_slice::<Update>(&body) {
+    match super::parse_update(&body) {
         Ok(update) => {
             hook.poller.route(update).await;
             StatusCode::OK

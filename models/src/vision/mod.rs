@@ -22,6 +22,7 @@
 //! ```
 
 pub mod decode;
+pub mod descriptor;
 pub mod detector;
 mod error;
 pub mod face;
@@ -38,6 +39,7 @@ pub mod weights;
 
 use candle_core::Device;
 
+pub use descriptor::{Descriptor, FaceDescriptor};
 pub use detector::{DetectorConfig, FaceDetector};
 pub use error::{Result, VisionError};
 pub use face::{BoundingBox, Face, Landmarks, Point};

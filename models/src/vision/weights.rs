@@ -16,17 +16,25 @@ pub enum WeightsFile {
     /// MediaPipe selfie segmentation (general, 256x256), from npm
     /// `@mediapipe/selfie_segmentation` 0.1.1675465747.
     SelfieSegmentation,
+    /// The dlib ResNet face descriptor as face-api publishes it (uint8 + scale/min), from npm
+    /// `@vladmandic/face-api` 1.7.15.
+    FaceDescriptor,
 }
 
 impl WeightsFile {
-    /// Both files, in loading order.
-    pub const ALL: [WeightsFile; 2] = [WeightsFile::RetinaFace, WeightsFile::SelfieSegmentation];
+    /// Every file, in loading order.
+    pub const ALL: [WeightsFile; 3] = [
+        WeightsFile::RetinaFace,
+        WeightsFile::SelfieSegmentation,
+        WeightsFile::FaceDescriptor,
+    ];
 
     /// The file name inside the weights directory.
     pub fn file_name(self) -> &'static str {
         match self {
             WeightsFile::RetinaFace => "retinaface_mnet025.safetensors",
             WeightsFile::SelfieSegmentation => "selfie_segmentation.safetensors",
+            WeightsFile::FaceDescriptor => "face_descriptor.safetensors",
         }
     }
 
@@ -37,6 +45,7 @@ impl WeightsFile {
             WeightsFile::SelfieSegmentation => {
                 "f0c5b42b7f61596c2c97d68d8474d1409e08b274cb36b051af321f296f03721d"
             }
+            WeightsFile::FaceDescriptor => "96d01997f01c48351cc81a9d1b8b5bb08b0451c179dcf200dc563399eb2c53ea",
         }
     }
 }
@@ -51,6 +60,7 @@ pub struct Weights {
     dir: PathBuf,
     retinaface: Vec<u8>,
     selfie: Vec<u8>,
+    descriptor: Vec<u8>,
 }
 
 impl std::fmt::Debug for Weights {
@@ -72,10 +82,11 @@ impl Weights {
     /// Reads and checks both files in `dir`.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        let [retinaface, selfie] = WeightsFile::ALL.map(|file| read_checked(&dir, file));
+        let [retinaface, selfie, descriptor] = WeightsFile::ALL.map(|file| read_checked(&dir, file));
         Ok(Self {
             retinaface: retinaface?,
             selfie: selfie?,
+            descriptor: descriptor?,
             dir,
         })
     }
@@ -92,12 +103,22 @@ impl Weights {
 
     /// The tensors of one file on `device`, as f32.
     pub(crate) fn var_builder(&self, file: WeightsFile, device: &Device) -> Result<VarBuilder<'static>> {
+        let tensors = self.tensors(file, device)?;
+        Ok(VarBuilder::from_tensors(tensors, DType::F32, device))
+    }
+
+    /// The tensors of one file on `device`, in their stored types.
+    pub(crate) fn tensors(
+        &self,
+        file: WeightsFile,
+        device: &Device,
+    ) -> Result<std::collections::HashMap<String, candle_core::Tensor>> {
         let bytes = match file {
             WeightsFile::RetinaFace => &self.retinaface,
             WeightsFile::SelfieSegmentation => &self.selfie,
+            WeightsFile::FaceDescriptor => &self.descriptor,
         };
-        let tensors = candle_core::safetensors::load_buffer(bytes, device)?;
-        Ok(VarBuilder::from_tensors(tensors, DType::F32, device))
+        Ok(candle_core::safetensors::load_buffer(bytes, device)?)
     }
 }
 
