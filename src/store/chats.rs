@@ -7,6 +7,7 @@
 //! not the adapter ever looks at them again.
 
 use super::*;
+use crate::clock::{Clock, SystemClock};
 
 /// A record of the `chats` tree, as an adapter reads it back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,13 +20,6 @@ pub struct ChatRecord {
     pub bytes: Vec<u8>,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 fn split(value: &[u8]) -> Option<(u64, &[u8])> {
     let (stamp, rest) = value.split_first_chunk::<8>()?;
     Some((u64::from_be_bytes(*stamp), rest))
@@ -36,7 +30,7 @@ impl Store {
     pub fn put_chat(&self, user: &UserKey, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let _g = self.read();
         let mut value = Vec::with_capacity(8 + bytes.len());
-        value.extend_from_slice(&now_ms().to_be_bytes());
+        value.extend_from_slice(&SystemClock.now_ms().to_be_bytes());
         value.extend_from_slice(bytes);
         self.chats.insert(format!("{}{name}", user.prefix()), value)?;
         Ok(())

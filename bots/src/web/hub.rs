@@ -124,10 +124,7 @@ fn next_message_id() -> String {
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    headshot::Clock::now_ms(&headshot::SystemClock)
 }
 
 /// What a tab receives.
